@@ -1,0 +1,24 @@
+"""Where dhr keeps its files: one data directory holding the SQLite store and the search index."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "dhr-data"
+ENV_VAR = "DHR_DATA_DIR"
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The data directory: an explicit path, else $DHR_DATA_DIR, else ./dhr-data."""
+    chosen = explicit or os.environ.get(ENV_VAR) or DEFAULT_DATA_DIR
+    path = Path(chosen).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def db_path(directory: Path) -> Path:
+    return directory / "dhr.sqlite"
+
+
+def index_path(directory: Path) -> Path:
+    return directory / "index"
