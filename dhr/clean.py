@@ -48,10 +48,12 @@ def remove_running_lines(doc: RawDocument) -> RawDocument:
 
 
 def _edge_lines(page: list[Line], height: float) -> list[Line]:
+    """The few lines nearest the top and bottom edges, by position, not by reading order:
+    on a two-column page a running header is read as part of the left column."""
     text_lines = [ln for ln in page if ln.row is None]
-    head = [ln for ln in text_lines[:EDGE_LINES] if ln.top < height * MARGIN]
-    tail = [ln for ln in text_lines[-EDGE_LINES:] if ln.bottom > height * (1 - MARGIN)]
-    return head + [ln for ln in tail if ln not in head]
+    head = sorted((ln for ln in text_lines if ln.top < height * MARGIN), key=lambda ln: ln.top)[:EDGE_LINES]
+    tail = sorted((ln for ln in text_lines if ln.bottom > height * (1 - MARGIN)), key=lambda ln: -ln.bottom)
+    return head + [ln for ln in tail[:EDGE_LINES] if ln not in head]
 
 
 def vocabulary(doc: RawDocument) -> Counter:

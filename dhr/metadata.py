@@ -29,7 +29,7 @@ _DATE_LABEL = re.compile(
     r"(published|date of (?:report|publication)|report date|dated?|final (?:version|report)|version date)\s*[:\-]?\s*",
     re.I,
 )
-_NAME = r"((?:[A-Z][\w'&\-]+|and|of|upon|on|the)(?:\s+(?:[A-Z][\w'&\-]+|and|of|upon|on|the)){0,4})"
+_NAME = r"((?:[A-Z][\w'&\-]+|and|of|upon|on|the)(?:[ \t]+(?:[A-Z][\w'&\-]+|and|of|upon|on|the)){0,4})"
 _AREA_PATTERNS = [
     re.compile(rf"\b{_NAME}\s+Community Safety Partnership"),
     re.compile(rf"\bSafer\s+{_NAME}\s+Partnership"),

@@ -158,11 +158,13 @@ def _starts_paragraph(line: Line, prev: Line | None, para: _Paragraph, fmt: str,
     gap = line.top - prev.bottom
     if gap > 0.5 * size:
         return True
-    left = min(ln.x0 for ln in para.lines)
+    if len(para.lines) < 2:
+        return False  # one line says nothing yet about the paragraph's margins (hanging indents)
+    left = min(ln.x0 for ln in para.lines[1:])
     right = max(ln.x1 for ln in para.lines)
     if prev_ends and line.x0 > left + 0.8 * size:  # first-line indent
         return True
-    if prev_ends and len(para.lines) > 1 and prev.x1 < right - 0.15 * max(right - left, 1):
+    if prev_ends and prev.x1 < right - 0.15 * max(right - left, 1):
         return True  # the previous line stopped short: the paragraph ended there
     return False
 

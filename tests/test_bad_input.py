@@ -36,7 +36,7 @@ def make_bad(kind: str, folder: Path) -> Path:
     if kind == "encrypted":
         return build_pdf(folder / "locked.pdf", [[Para(["Secret text."])]], encrypt="secret")
     if kind == "corrupt":
-        (folder / "corrupt.pdf").write_bytes(b"%PDF-1.4\n this is not really a pdf \x00\x01\x02" * 20)
+        (folder / "corrupt.pdf").write_bytes(b"%PDF-1.4\n" + b"this is not really a pdf \x00\x01\x02" * 20 + b"\n%%EOF\n")
         return folder / "corrupt.pdf"
     if kind == "truncated":
         data = good_pdf(folder / "whole.pdf").read_bytes()
@@ -65,8 +65,8 @@ def make_bad(kind: str, folder: Path) -> Path:
 
 CASES = {
     "encrypted": "encrypted",
-    "corrupt": "corrupt or truncated",
-    "truncated": "corrupt or truncated",
+    "corrupt": "corrupt",
+    "truncated": "truncated",
     "empty": "empty",
     "zero-page": "no pages",
     "image-only": "needs OCR",
