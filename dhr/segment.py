@@ -132,6 +132,8 @@ def _is_heading(line: Line, body: float, fmt: str) -> bool:
         return False
     if _BULLET.match(text) or text[0].islower():
         return False
+    if re.search(r"[.!?]\s+\S", _NUMBERED.sub("", text)):
+        return False  # a run-in heading: "5.1.2 Risk not assessed. In four reviews ..." is a paragraph
     larger = body and line.size >= body + 1.2
     return bool(larger or (line.bold and not _RECOMMENDATION.match(text)))
 

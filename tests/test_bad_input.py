@@ -142,3 +142,13 @@ def test_image_only_pdf_is_read_with_ocr_when_asked(tmp_path, data_dir):
                    env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
     summary = ingest_paths([scanned], data_dir=data_dir, progress=False, ocr=True)
     assert summary.failed == [] and len(summary.ingested) == 1
+
+
+def test_without_ocrmypdf_the_message_says_how_to_get_it(tmp_path, data_dir, monkeypatch):
+    import dhr.extract
+
+    monkeypatch.setattr(dhr.extract.shutil, "which", lambda name: None)
+    scanned = build_image_only_pdf(tmp_path / "scan.pdf")
+    for ocr in (False, True):
+        summary = ingest_paths([scanned], data_dir=data_dir, progress=False, ocr=ocr, workers=1)
+        assert "apt-get install ocrmypdf" in summary.failed[0].reason
