@@ -377,6 +377,10 @@ def read_bytes_as_utf8(path: Path) -> str:
 def read_text(path: Path) -> RawDocument:
     """Paragraphs are separated by blank lines; form feeds separate pages."""
     text = normalise(read_bytes_as_utf8(path))
+    # text saved from web pages keeps footnote markers and rules: not part of the prose
+    text = re.sub(r"<sup>\s*\w{1,4}\s*</sup>", "", text)
+    text = re.sub(r"</?(?:sub|sup|b|i|em|strong|u|span)>", "", text)
+    text = re.sub(r"(?m)^\s*([-_*=])\1{2,}\s*$", "", text)
     pages = [_text_page_lines(page, n) for n, page in enumerate(text.split("\f"), start=1)]
     if not any(pages):
         raise ExtractionError("the file has no text")

@@ -148,3 +148,12 @@ def test_data_dir_comes_from_the_environment(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "ms-c.txt"), "-q"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "env-data" / "dhr.sqlite").is_file()
+
+
+def test_text_pasted_from_the_web_loses_footnote_markers_and_rules(tmp_path, data_dir):
+    (tmp_path / "web.txt").write_text(
+        "Report\n\n2.1 The cost to services is \u00a323 billion a year<sup>4</sup>.\n\n---\n\n"
+        "2.2 <b>Partners</b> agreed a plan.\n", encoding="utf-8")
+    ingest_paths([tmp_path], data_dir=data_dir, progress=False)
+    assert [p["text"] for p in passages(data_dir)] == [
+        "2.1 The cost to services is \u00a323 billion a year.", "2.2 Partners agreed a plan."]
