@@ -7,9 +7,11 @@ Method
   agency alias file (`dhr/data/agencies.yaml`). A theme phrase in a sentence that also holds a
   reassurance cue ("there were no concerns about", "risk was appropriately assessed") does not
   count for the theme.
-- Classifiers (scikit-learn, trained by `dhr train` on the labelled set's train split): TF-IDF
-  word n-grams plus the rule counts as features, one logistic regression per theme and one for
-  "is this a recommendation", with thresholds tuned by cross-validation on the train split.
+- Classifiers (scikit-learn, trained by `dhr train` on the labelled set's train split): one
+  logistic regression per theme over TF-IDF word 1-2grams plus every rule count, stacked with the
+  theme's own rule counts; for "is this a recommendation", the TF-IDF model stacked with the
+  recommendation cues. Thresholds are tuned by cross-validation on the train split. Prediction
+  runs in plain numpy (`LiteModel`).
 - Addressees are found by rule, only for recommendations: the agencies that are the subject of
   the call for action ("The police should ...", "We recommend that the Home Office ...",
   "That the CSP considers ...", "Children's services to ensure ..."), or the agencies in an
@@ -42,7 +44,7 @@ DEFAULT_AGENCIES = DATA_DIR / "agencies.yaml"
 REPO = Path(__file__).resolve().parent.parent
 MODELS_ENV = "DHR_MODELS_DIR"
 MODEL_FILE = "tagger.joblib"
-CODE_VERSION = "1"  # bump when the tagging code changes what it outputs
+CODE_VERSION = "2"  # bump when the tagging code changes what it outputs
 METHODS = ("combined", "rules", "classifier")
 
 
@@ -169,6 +171,8 @@ REC_CUES = {
     "past": re.compile(r"\b(?:was|were|had been|has been|have been) (?:recommended|implemented|completed|agreed|introduced|put in place)\b", _I),
     "we_support": re.compile(r"\b(?:we|the committee|the panel) (?:welcome|support|endorse|note|agree)s?\b", _I),
     "action_words": re.compile(r"\b(?:action|actions|action plan|lead agency|target date|by whom|timescale|completed by)\b", _I),
+    "modal_now": re.compile(r"\b(?:should|must|shall|needs? to|ought to)\b(?!\s+(?:not\s+)?(?:have|be\s+left)\b)", _I),
+    "will_want": re.compile(r"\b(?:will|may) (?:want|wish) to\b|\bwe would (?:like|expect) to see\b|\bit is proposed that\b", _I),
     "report_revision": re.compile(
         r"\b(?:the (?:overview )?report|the executive summary|terms of reference|the chronology|the author|the chair|"
         r"the panel should consider (?:amending|revising)|amend(?:ed|ing)? the|revis(?:e|ed|ing) the|reword|re-word)\b", _I),
@@ -178,6 +182,7 @@ REC_SECTION = re.compile(r"recommend|lessons|action plan|learning points|next st
 LABEL_RE = re.compile(
     r"^\s*(?:(?P<rec>(?:recommendation|rec\.?)\s*(?P<n>\d+[a-z]?(?:\.\d+)*))\b[.:)\-\u2013]?|"
     r"(?P<num>\d+(?:\.\d+)+)\.?(?=\s)|\(?(?P<short>\d{1,2}|[a-z]|[ivx]{1,4})[.)](?=\s))", _I)
+ALL_AGENCIES = re.compile(r"^\s*(?:all|each|every)\b", _I)
 LEAD_COLUMN = re.compile(r"lead|agency|agencies|responsib|owner|by whom|who|organisation|partner", _I)
 ACTION_COLUMN = re.compile(r"recommend|action|task|what", _I)
 
@@ -188,7 +193,8 @@ ensure review develop consider establish introduce provide undertake commission 
 implement improve update adopt agree continue deliver embed strengthen publish work share audit monitor seek lead issue
 make take fund recommission assess identify set encourage support use ask write consult evaluate include increase extend
 expand clarify reinforce revise refresh collaborate engage look investigate prioritise give invest appoint require
-build train offer maintain""".split()}
+build train offer maintain remind amend note scrutinise approve bid notify reconsider disseminate circulate
+introduce lobby""".split()}
 ACTION_VERBS |= {w + "s" for w in ACTION_VERBS}
 EXCLUDING_PREPS = {"with", "from", "between", "about", "against", "than", "within", "via", "among", "amongst",
                    "through", "by", "to", "of", "for", "including"}
@@ -198,18 +204,38 @@ ASKING_WORDS = {"for", "on", "upon", "ask", "asks", "urge", "urges", "invite", "
 
 
 PIPE_CELL = re.compile(r"^\s*([A-Za-z][A-Za-z /'()-]{1,30}?)\s*:\s*(.*)$", re.S)
+LINE_CELL = re.compile(r"^\s*([A-Z][A-Za-z /'()-]{1,30}?)\s*:\s*(.*)$")
 
 
 def pipe_cells(text: str) -> dict | None:
-    """A table row flattened to text as "Recommendation: ... | Lead agency: ... | Action: ..."."""
-    if "|" not in text:
+    """A table row flattened to text: "Recommendation: ... | Lead agency: ... | Action: ...", the same
+    as "Key: value" lines, or a header line "Recommendation | Lead agency | Action" and a row under it."""
+    if "|" in text:
+        cells = {}
+        for part in text.split("|"):
+            m = PIPE_CELL.match(part)
+            if m:
+                cells[m.group(1).strip()] = m.group(2).strip()
+        if len(cells) >= 2:
+            return cells
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if len(lines) >= 2 and "|" in lines[0] and "|" in lines[1]:
+            head = [h.strip() for h in lines[0].split("|")]
+            row = [c.strip() for c in " ".join(lines[1:]).split("|")]
+            if len(head) == len(row) and all(0 < len(h) <= 30 for h in head):
+                return dict(zip(head, row))
         return None
-    cells = {}
-    for part in text.split("|"):
-        m = PIPE_CELL.match(part)
-        if m:
-            cells[m.group(1).strip()] = m.group(2).strip()
-    return cells if len(cells) >= 2 else None
+    if "\n" in text:
+        cells = {}
+        for line in text.splitlines():
+            m = LINE_CELL.match(line)
+            if m:
+                cells[m.group(1).strip()] = m.group(2).strip()
+        keys = list(cells)
+        if len(cells) >= 2 and any(LEAD_COLUMN.search(k) and not ACTION_COLUMN.search(k) for k in keys) \
+                and any(ACTION_COLUMN.search(k) for k in keys):
+            return cells
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +261,16 @@ class Analysis:
         return out if len(out) <= limit else out[: limit - 1].rstrip() + "\u2026"
 
 
+def _filter_spans(spans) -> list:
+    """Longest match wins; on a tie a mapped agency beats an unmapped organisation; sorted by start."""
+    out, taken = [], set()
+    for sp in sorted(spans, key=lambda x: (-(x.end - x.start), x.label_ == "__unmapped__", x.start)):
+        if not any(k in taken for k in range(sp.start, sp.end)):
+            out.append(sp)
+            taken.update(range(sp.start, sp.end))
+    return sorted(out, key=lambda x: x.start)
+
+
 def _as_item(x) -> dict:
     if isinstance(x, str):
         return {"text": x}
@@ -246,6 +282,19 @@ def passage_text(item: dict) -> str:
     if not text and item.get("cells"):
         text = "\n".join(f"{k}: {v}" for k, v in item["cells"].items() if v)
     return text
+
+
+HEADER_CELL = re.compile(r"recommendation|lead|agency|action|target|date|scope|milestone|outcome|owner|status|"
+                         r"responsib|by whom|timescale|no\.?|ref|rag|progress|measure|evidence|completion|key", _I)
+
+
+def _header_only(text: str) -> bool:
+    """ "Recommendation | Lead agency | Action | Target date" with no row under it."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines or "|" not in lines[-1] or ":" in lines[-1]:
+        return False
+    cells = [c.strip() for c in lines[-1].split("|") if c.strip()]
+    return len(cells) >= 3 and all(len(c) <= 60 and HEADER_CELL.search(c) for c in cells)
 
 
 class Tagger:
@@ -317,7 +366,7 @@ class Tagger:
 
             model = joblib.load(model_path)
             model_sha = _sha(model_path.read_bytes()).encode()
-            if model.get("format") != "lite-1":
+            if model.get("format") != "lite-2":
                 self.notes.append(f"{model_path} is from another version of dhr: run `dhr train`; using rules only")
             elif list(model.get("theme_ids", [])) != self.theme_ids:
                 self.notes.append(
@@ -372,16 +421,22 @@ class Tagger:
                     for mid, s, e in matcher(doc):
                         spans.append(doc[s:e].__class__(doc, s, e, label=mid))
         agencies = []
-        for sp in sorted(filter_spans(spans), key=lambda x: x.start):
+        for sp in _filter_spans(spans):
             aid = sp.label_
             mention = sp.text
             agencies.append((None if aid == "__unmapped__" else aid, mention, sp.start, sp.end, tok_sent[sp.start]))
 
         cues = {name: len(rx.findall(text)) for name, rx in REC_CUES.items()}
+        cells = item.get("cells")
+        kind = item.get("kind") or ("table_row" if cells else "paragraph")
+        if not cells and ("|" in text or ":" in text):
+            cells = pipe_cells(text)
+            if cells and kind == "paragraph":
+                kind = "table_row"
         return Analysis(
             text=text, sents=sents, sent_chars=sent_chars, theme_hits=hits, agencies=agencies, rec_cues=cues,
-            words=[t.lower_ for t in doc], cells=item.get("cells"), section=item.get("section") or "",
-            kind=item.get("kind") or ("table_row" if item.get("cells") else "paragraph"), label=item.get("label") or "",
+            words=[t.lower_ for t in doc], cells=cells, section=item.get("section") or "",
+            kind=kind, label=item.get("label") or "",
         )
 
     def rule_features(self, analyses: list[Analysis]):
@@ -403,7 +458,9 @@ class Tagger:
             for k, name in enumerate(REC_CUE_NAMES):
                 X[r, base + k] = math.log1p(a.rec_cues[name])
             base += len(REC_CUE_NAMES)
-            X[r, base] = 1.0 if REC_SECTION.search(a.section or "") else 0.0
+            first_line = a.text.split("\n", 1)[0] if "\n" in a.text else ""
+            X[r, base] = 1.0 if REC_SECTION.search(a.section or "") or (
+                len(first_line) < 60 and REC_SECTION.search(first_line)) else 0.0
             X[r, base + 1] = 1.0 if a.kind == "table_row" else 0.0
             X[r, base + 2] = 1.0 if self._has_subject_addressee(a) else 0.0
             X[r, base + 3] = math.log1p(len(a.words)) / 5.0
@@ -437,10 +494,8 @@ class Tagger:
     # ---- addressees ---------------------------------------------------------------------------
 
     def _cell_addressees(self, a: Analysis) -> list[str] | None:
-        cells = a.cells or pipe_cells(a.text)
-        if not cells:
+        if not a.cells:
             return None
-        a = Analysis(**{**a.__dict__, "cells": cells})
         lead_cols = [k for k in a.cells if k and LEAD_COLUMN.search(k) and not ACTION_COLUMN.search(k)]
         if not lead_cols:
             return None
@@ -466,7 +521,7 @@ class Tagger:
                     spans.append(Span(doc, s, e, label=mid))
         return [
             (None if sp.label_ == "__unmapped__" else sp.label_, sp.text)
-            for sp in sorted(filter_spans(spans), key=lambda x: x.start)
+            for sp in _filter_spans(spans)
         ]
 
     def _subject_addressees(self, a: Analysis) -> list[str]:
@@ -486,9 +541,12 @@ class Tagger:
                     start = k + 1
                     break
             ends = {e for (_i, _m, _s, e, _si) in ags}
+            inside = {k for (_i, _m, s_, e_, _si) in ags for k in range(s_, e_)}
             trigger = None
             for k in range(start, s1):
                 w = words[k]
+                if k in inside:  # "Housing Needs service": not the modal "needs"
+                    continue
                 if w in MODALS:
                     trigger = k
                     break
@@ -512,6 +570,8 @@ class Tagger:
                 first_end = min((e for (_i, _m, s, e, _si) in ags if s >= start), default=None)
                 if first_end is not None:
                     for k in range(first_end, s1):
+                        if words[k].endswith("ing"):  # "X, working with Y, develops ...": not the main verb
+                            continue
                         if stem(words[k]) in ACTION_VERBS or words[k] in ACTION_VERBS:
                             trigger = k
                             break
@@ -522,8 +582,15 @@ class Tagger:
                     if s >= start and e <= trigger:
                         before = words[max(start, s - 4):s]
                         # "in consultation with X", "with the support of X", "through the Board": not asked to act
-                        if any(w in EXCLUDING_PREPS for w in before[-2:]) and (
-                            "with" not in before[-2:] or any(w in NOT_JOINT for w in before)
+                        near = before[-2:]
+                        for w in reversed(before):  # "supported by NHS Elmford ICB": the nearest preposition
+                            if w in EXCLUDING_PREPS:
+                                near = near + [w]
+                                break
+                            if w in (",", "and", "&", ";", "or", "that", ":"):
+                                break
+                        if any(w in EXCLUDING_PREPS for w in near) and (
+                            "with" not in near or any(w in NOT_JOINT for w in before)
                         ):
                             continue
                         # "Northshire County Council Children's Services", "the Council's Housing Needs service":
@@ -558,7 +625,13 @@ class Tagger:
         cell = self._cell_addressees(a)
         if cell:
             return cell
+        if cell is not None and self._all_agencies(a):
+            return []  # "Lead agency: All agencies": no one in particular
         return self._subject_addressees(a)
+
+    @staticmethod
+    def _all_agencies(a: Analysis) -> bool:
+        return any(LEAD_COLUMN.search(k or "") and ALL_AGENCIES.search(str(v or "")) for k, v in (a.cells or {}).items())
 
     # ---- labels and evidence ------------------------------------------------------------------
 
@@ -607,21 +680,25 @@ class Tagger:
             return out
         texts = [a.text for a in analyses]
         part = model[method]
-        tp, rp = self.lite.text_scores(texts, method)
-        col = {tid: j for j, tid in enumerate(part["ids"])}
+        col = {tid: j for j, tid in enumerate(model["text"]["ids"])}
         theme_scores = np.zeros((n, len(self.theme_ids)))
         if method == "combined":
             R = self.rule_features(analyses) * model.get("rule_scale", 1.0)
-            w = part["weight"]
+            tp, rp = self.lite.scores(texts, R, "joint")
+            stack = part["mode"] == "stack"
+
+            def combine(p_joint, st, cols):
+                if not stack or st is None:
+                    return p_joint
+                coef, icpt = st  # logistic regression over (joint log-odds, the label's own rule features)
+                return _sigmoid(_logit(p_joint) * coef[0] + R[:, cols] @ coef[1:] + icpt)
+
             for j, tid in enumerate(self.theme_ids):
-                if tid not in col:
-                    continue
-                coef, icpt = part["rule_models"][tid]
-                rule = _sigmoid(R[:, part["columns"][tid]] @ coef + icpt)
-                theme_scores[:, j] = w * tp[:, col[tid]] + (1 - w) * rule
-            coef, icpt = part["rec_rule"]
-            rec_scores = w * rp + (1 - w) * _sigmoid(R[:, part["rec_columns"]] @ coef + icpt)
+                if tid in col:
+                    theme_scores[:, j] = combine(tp[:, col[tid]], part["stack"].get(tid), part["columns"][tid])
+            rec_scores = combine(rp, part["rec_stack"], part["rec_columns"])
         else:
+            tp, rp = self.lite.scores(texts, None, "text")
             for j, tid in enumerate(self.theme_ids):
                 if tid in col:
                     theme_scores[:, j] = tp[:, col[tid]]
@@ -641,6 +718,8 @@ class Tagger:
                     themes[tid] = _rescale(sc, thr)
             rthr = part["rec_threshold"]
             rs = float(rec_scores[i])
+            if _header_only(a.text):
+                rs = min(rs, 0.5 * rthr)  # a table's header row asks no one to do anything
             out.append((themes, rs >= rthr, _rescale(rs, rthr)))
         return out
 
@@ -657,6 +736,10 @@ class Tagger:
 
     def _tag_batch(self, items: list[dict], method: str) -> list[dict]:
         analyses = self.analyse_docs(items)
+        return self.results(items, analyses, method)
+
+    def results(self, items: list[dict], analyses: list[Analysis], method: str = "combined") -> list[dict]:
+        """The interfaces.md objects for already-analysed passages."""
         preds = self._predict(analyses, method)
         results = []
         for item, a, (themes, is_rec, rec_score) in zip(items, analyses, preds):
@@ -706,12 +789,18 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 class LiteModel:
-    """TF-IDF + logistic regression prediction in plain numpy (what scikit-learn computes, without importing it)."""
+    """TF-IDF (word 1-2grams, char_wb 3-5grams) + logistic regression in plain numpy: what scikit-learn
+    computes, without importing it."""
 
     def __init__(self, model: dict):
         self.m = model
         self.vocab = model["vocabulary"]
         self.idf = model["idf"]
+        self.cvocab = model.get("char_vocabulary") or {}
+        self.cidf = model.get("char_idf")
+        self.n_word = len(self.vocab)
+        self.n_text = self.n_word + len(self.cvocab)
+        self._gram_cache: dict[str, tuple] = {}
 
     @staticmethod
     @functools.lru_cache(maxsize=100_000)
@@ -721,12 +810,25 @@ class LiteModel:
         nk = unicodedata.normalize("NFKD", tok)
         return "".join(c for c in nk if not unicodedata.combining(c))
 
-    def _vector(self, text: str):
+    @staticmethod
+    def _norm(counts: dict, idf, offset: int = 0):
         import numpy as np
 
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        val = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * idf[idx]
+        val /= np.sqrt((val * val).sum())
+        return idx + offset, val
+
+    def _prep(self, text: str) -> str:
         text = text.lower()
         if not text.isascii():
             text = self._strip(text) if len(text) < 200 else "".join(self._strip(w) for w in re.split(r"(\s+)", text))
+        return text
+
+    def _vector(self, text: str):
+        text = self._prep(text)
         toks = _TOKEN.findall(text)
         counts: dict[int, int] = {}
         vocab = self.vocab
@@ -738,15 +840,43 @@ class LiteModel:
                 j = vocab.get(toks[i - 1] + " " + t)
                 if j is not None:
                     counts[j] = counts.get(j, 0) + 1
-        if not counts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        val = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self.idf[idx]
-        val /= np.sqrt((val * val).sum())
-        return idx, val
+        return self._norm(counts, self.idf)
 
-    def text_scores(self, texts: list[str], part: str):
-        """(theme probabilities [n, len(ids)], recommendation probabilities [n]) from the TF-IDF model."""
+    def _word_grams(self, w: str) -> tuple:
+        """Vocabulary indices of one word's char_wb 3-5grams (scikit-learn's analyser), cached per word."""
+        got = self._gram_cache.get(w)
+        if got is None:
+            get = self.cvocab.get
+            ww = " " + w + " "
+            L = len(ww)
+            idx = []
+            for n in (3, 4, 5):
+                if L <= n:  # a short word counts once, whole
+                    j = get(ww)
+                    if j is not None:
+                        idx.append(j)
+                    break
+                for o in range(L - n + 1):
+                    j = get(ww[o:o + n])
+                    if j is not None:
+                        idx.append(j)
+            got = tuple(idx)
+            if len(self._gram_cache) < 300_000:
+                self._gram_cache[w] = got
+        return got
+
+    def _char_vector(self, text: str):
+        text = self._prep(text)
+        counts: dict[int, int] = {}
+        grams = self._word_grams
+        for w in text.split():
+            for j in grams(w):
+                counts[j] = counts.get(j, 0) + 1
+        return self._norm(counts, self.cidf, self.n_word)
+
+    def scores(self, texts: list[str], R, part: str = "text"):
+        """(theme probabilities [n, len(ids)], recommendation probabilities [n]) of the "text" model
+        (classifier alone) or the "joint" model (TF-IDF + rule features R)."""
         import numpy as np
 
         p = self.m[part]
@@ -756,6 +886,12 @@ class LiteModel:
             idx, val = self._vector(t)
             if len(idx):
                 Z[r] += val @ W[idx]
+            if self.cvocab:
+                idx, val = self._char_vector(t)
+                if len(idx):
+                    Z[r] += val @ W[idx]
+        if part == "joint" and R is not None:
+            Z += (np.asarray(R, dtype=np.float64) * self.m.get("rule_weight", 1.0)) @ W[self.n_text:]
         P = 1.0 / (1.0 + np.exp(-Z))
         return P[:, :-1], P[:, -1]
 
@@ -764,6 +900,13 @@ def _sigmoid(z):
     import numpy as np
 
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def _logit(p):
+    import numpy as np
+
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def _rescale(score: float, thr: float) -> float:

@@ -3,11 +3,13 @@
 Two models are fitted and saved together in `models/tagger.joblib`:
 - "classifier": TF-IDF word 1-2grams -> one logistic regression per theme and one for
   recommendations (the classifier-alone baseline);
-- "combined": the same TF-IDF features plus the codebook rule features (per theme: phrase
-  matches outside and inside reassurance sentences; recommendation cues) -> the same models.
-  This is what `dhr tag` uses.
-Per-theme decision thresholds are chosen by 5-fold cross-validation on the train split only.
-The test split is never read here.
+- "combined" (what `dhr tag` uses): a small stacked logistic regression per theme (and one for
+  recommendations) over the classifier's out-of-fold log-odds and the codebook rule features
+  (for a theme: phrase matches outside and inside reassurance sentences, related-word matches;
+  for recommendations: the recommendation cues, heading, table row, subject-addressee flag).
+Decision thresholds are chosen by k-fold cross-validation on the train split only.
+The test split is never read here. `fit()` is also used by `bench/cv_tagger.py` to
+cross-validate the whole tagger on the train split.
 """
 from __future__ import annotations
 
@@ -18,6 +20,35 @@ from pathlib import Path
 
 RULE_SCALE = 1.0
 MIN_POSITIVES = 3
+DEFAULTS = {
+    "C": 4.0,            # TF-IDF logistic regressions
+    "stack_C": 1.0,      # stacked (classifier log-odds + rule counts) logistic regressions
+    "min_df": 2,
+    "k": 5,              # folds for out-of-fold scores and thresholds
+    "shrink": 30.0,      # thresholds from few positives are shrunk toward 0.5
+    "combine": "stack",  # "stack": a small LR over (joint log-odds, own rule features); "joint": the joint LR alone
+    "char": False,       # char_wb 3-5gram TF-IDF: +0.01 theme micro-F1 in train CV but halves tagging speed
+    "char_min_df": 2,
+    "char_max_features": 30000,
+    "rule_weight": 0.3,  # scale of the rule features inside the joint model
+    "C_rec": 4.0,
+    "rec_joint": False,  # recommendations: stack the text model with the cues rather than one joint model
+}
+
+
+class _Padded:
+    """A fitted text-only model seen as a joint model whose rule-feature weights are zero."""
+
+    def __init__(self, m, n_feat):
+        import numpy as np
+
+        self.m = m
+        self.coef_ = np.zeros((1, n_feat))
+        self.coef_[0, : m.coef_.shape[1]] = m.coef_[0]
+        self.intercept_ = m.intercept_
+
+    def predict_proba(self, X):
+        return self.m.predict_proba(X[:, : self.m.coef_.shape[1]])
 
 
 def _fit_lr(X, y, C=4.0):
@@ -26,10 +57,6 @@ def _fit_lr(X, y, C=4.0):
     clf = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=2000)
     clf.fit(X, y)
     return clf
-
-
-TEXT_WEIGHT = 0.5
-RULE_C = 1.0
 
 
 def _oof(fit_predict, y, k: int = 5, seed: int = 0):
@@ -45,13 +72,13 @@ def _oof(fit_predict, y, k: int = 5, seed: int = 0):
     return oof
 
 
-def _best_threshold(scores, y) -> tuple[float, float]:
+def _best_threshold(scores, y, shrink: float = 30.0) -> tuple[float, float]:
     import numpy as np
 
     y = np.asarray(y)
     pos = int(y.sum())
     best_t, best_f = 0.5, 0.0
-    for t in np.arange(0.2, 0.81, 0.025):
+    for t in np.arange(0.1, 0.951, 0.025):
         p = scores >= t
         tp = float((p & (y == 1)).sum())
         fp = float((p & (y == 0)).sum())
@@ -60,8 +87,15 @@ def _best_threshold(scores, y) -> tuple[float, float]:
         if f > best_f + 1e-9:
             best_t, best_f = float(t), f
     # shrink toward 0.5 when positives are few: thresholds from tiny samples are noisy
-    w = min(1.0, pos / 30.0)
+    w = min(1.0, pos / shrink) if shrink else 1.0
     return round(w * best_t + (1 - w) * 0.5, 3), round(best_f, 3)
+
+
+def _logit(p):
+    import numpy as np
+
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def example_item(e) -> dict:
@@ -69,10 +103,133 @@ def example_item(e) -> dict:
             "kind": "table_row" if e.cells else "paragraph"}
 
 
-def train(codebook=None, models_dir=None, labelled_dir=None, C: float = 4.0, verbose: bool = True) -> dict:
-    import joblib
+def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> tuple[dict, dict]:
+    """Fit both models on (analyses, examples); returns (lite model, cross-validation summary).
+
+    - classifier alone ("text"): word 1-2gram TF-IDF (+ char_wb 3-5gram TF-IDF) -> logistic regression;
+    - rules + classifier ("joint"): the same TF-IDF blocks plus every codebook rule feature (scaled)
+      in one logistic regression per label; with combine="stack", a second small logistic regression
+      over the joint model's out-of-fold log-odds and the label's own rule features.
+    """
     import numpy as np
+    import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
+
+    cfg = {**DEFAULTS, **(cfg or {})}
+    C, SC, k = cfg["C"], cfg["stack_C"], cfg["k"]
+    theme_ids = tagger.theme_ids
+    R = tagger.rule_features(analyses) * RULE_SCALE
+    texts = [a.text for a in analyses]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=cfg["min_df"], max_df=0.9, sublinear_tf=True,
+                          strip_accents="unicode", max_features=40000, dtype=np.float32)
+    blocks = [vec.fit_transform(texts)]
+    cvec = None
+    if cfg["char"]:
+        cvec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=cfg["char_min_df"], sublinear_tf=True,
+                               strip_accents="unicode", max_features=cfg["char_max_features"], dtype=np.float32)
+        blocks.append(cvec.fit_transform(texts))
+    Xt = sp.hstack(blocks).tocsr()
+    Xj = sp.hstack(blocks + [sp.csr_matrix(R * cfg["rule_weight"])]).tocsr()
+    Y = {tid: np.array([int(tid in e.themes) for e in examples]) for tid in theme_ids}
+    Y["_rec"] = np.array([int(e.is_recommendation) for e in examples])
+    n_t = len(theme_ids)
+    rec_cols = list(range(3 * n_t, R.shape[1]))
+    cols = {tid: [3 * j, 3 * j + 1, 3 * j + 2] for j, tid in enumerate(theme_ids)}
+    cols["_rec"] = rec_cols
+
+    def lr_oof(X, y, s):
+        return _oof(lambda tr, va: _fit_lr(X[tr], y[tr], C).predict_proba(X[va])[:, 1], y, k, s)
+
+    cv: dict = {"classifier": {}, "combined": {}}
+    text_models, joint_models, stack_models, thr_text, thr_comb = {}, {}, {}, {}, {}
+    for tid in theme_ids + ["_rec"]:
+        y = Y[tid]
+        if tid != "_rec" and y.sum() < MIN_POSITIVES:
+            continue
+        cw = cfg["C_rec"] if tid == "_rec" else C
+        text_models[tid] = _fit_lr(Xt, y, cw)
+        oof_t = lr_oof(Xt, y, seed)
+        thr_text[tid], f = _best_threshold(oof_t, y, cfg["shrink"])
+        cv["classifier"][tid] = {"threshold": thr_text[tid], "cv_f1": f}
+        if tid == "_rec" and not cfg["rec_joint"]:
+            # recommendations: the text model's log-odds + the recommendation cues (stacked below)
+            joint_models[tid] = _Padded(text_models[tid], Xj.shape[1])
+            oof_j = oof_t
+        else:
+            joint_models[tid] = _fit_lr(Xj, y, cw)
+            oof_j = lr_oof(Xj, y, seed)
+        if cfg["combine"] == "stack":
+            S = np.hstack([_logit(oof_j)[:, None], R[:, cols[tid]]])
+            stack_models[tid] = _fit_lr(S, y, SC)
+            oof_s = _oof(lambda tr, va, y=y, S=S: _fit_lr(S[tr], y[tr], SC).predict_proba(S[va])[:, 1], y, k, seed + 1)
+        else:
+            oof_s = oof_j
+        thr_comb[tid], f = _best_threshold(oof_s, y, cfg["shrink"])
+        cv["combined"][tid] = {"threshold": thr_comb[tid], "cv_f1": f}
+
+    ids = [t for t in theme_ids if t in text_models]
+
+    def pack(models, n_feat):
+        W = np.zeros((n_feat, len(ids) + 1), dtype=np.float32)
+        b = np.zeros(len(ids) + 1, dtype=np.float64)
+        for j, tid in enumerate(ids + ["_rec"]):
+            W[:, j] = models[tid].coef_[0]
+            b[j] = models[tid].intercept_[0]
+        return {"ids": ids, "W": W, "b": b}
+
+    # words that carry each theme, for evidence when no codebook phrase matched
+    vocab = np.array(vec.get_feature_names_out())
+    text = pack(text_models, Xt.shape[1])
+    terms = {}
+    for j, tid in enumerate(ids):
+        coef = text["W"][: len(vocab), j]
+        top = [vocab[i] for i in np.argsort(-coef)[:60] if coef[i] > 0 and " " not in vocab[i]]
+        terms[tid] = set(top[:40])
+
+    lite = {
+        "format": "lite-2",
+        "theme_ids": theme_ids,
+        "codebook_sha": tagger.codebook.sha,
+        "agencies_sha": tagger.agency_file.sha,
+        "rule_scale": RULE_SCALE,
+        "rule_weight": cfg["rule_weight"],
+        "config": cfg,
+        "vocabulary": {str(t): int(i) for t, i in vec.vocabulary_.items()},
+        "idf": vec.idf_.astype(np.float32),
+        "char_vocabulary": {str(t): int(i) for t, i in cvec.vocabulary_.items()} if cvec else {},
+        "char_idf": cvec.idf_.astype(np.float32) if cvec else np.zeros(0, dtype=np.float32),
+        "text": text,
+        "joint": pack(joint_models, Xj.shape[1]),
+        "classifier": {"thresholds": {t: thr_text[t] for t in ids}, "rec_threshold": thr_text["_rec"]},
+        "combined": {
+            "mode": cfg["combine"],
+            "thresholds": {t: thr_comb[t] for t in ids}, "rec_threshold": thr_comb["_rec"],
+            "columns": {t: cols[t] for t in ids}, "rec_columns": rec_cols,
+            "stack": {t: (stack_models[t].coef_[0].astype(np.float64), float(stack_models[t].intercept_[0]))
+                      for t in ids if t in stack_models},
+            "rec_stack": ((stack_models["_rec"].coef_[0].astype(np.float64), float(stack_models["_rec"].intercept_[0]))
+                          if "_rec" in stack_models else None),
+        },
+        "evidence_terms": terms,
+        "trained_on": {"passages": len(examples), "by_source": _count(e.source for e in examples)},
+        "trained_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    # the plain-numpy model must give the same probabilities as scikit-learn
+    from .tag import LiteModel
+
+    lm = LiteModel(lite)
+    check = list(range(min(50, len(texts))))
+    ref = joint_models["_rec"].predict_proba(Xj[check])[:, 1]
+    got = lm.scores([texts[i] for i in check], R[check], "joint")[1]
+    assert np.allclose(ref, got, atol=1e-4), float(np.abs(ref - got).max())
+    ref = text_models[ids[0]].predict_proba(Xt[check])[:, 1]
+    got = lm.scores([texts[i] for i in check], None, "text")[0][:, 0]
+    assert np.allclose(ref, got, atol=1e-4), float(np.abs(ref - got).max())
+    return lite, cv
+
+
+def train(codebook=None, models_dir=None, labelled_dir=None, cfg: dict | None = None, verbose: bool = True) -> dict:
+    import joblib
 
     from . import labelled
     from .tag import MODEL_FILE, Tagger, default_models_dir
@@ -84,92 +241,8 @@ def train(codebook=None, models_dir=None, labelled_dir=None, C: float = 4.0, ver
         raise SystemExit("no labelled training passages found")
     models_dir = Path(models_dir) if models_dir else default_models_dir()
     tagger = Tagger(codebook, models_dir, use_model=False)
-    theme_ids = tagger.theme_ids
-    items = [example_item(e) for e in train_set]
-    analyses = tagger.analyse_docs(items)
-    R = tagger.rule_features(analyses) * RULE_SCALE
-    texts = [a.text for a in analyses]
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, sublinear_tf=True, strip_accents="unicode",
-                          max_features=40000, dtype=np.float32)
-    Xt = vec.fit_transform(texts).tocsr()
-    Y = {tid: np.array([int(tid in e.themes) for e in train_set]) for tid in theme_ids}
-    yrec = np.array([int(e.is_recommendation) for e in train_set])
-
-    model = {
-        "theme_ids": theme_ids,
-        "codebook_sha": tagger.codebook.sha,
-        "agencies_sha": tagger.agency_file.sha,
-        "vectorizer": vec,
-        "rule_scale": RULE_SCALE,
-        "trained_on": {"passages": len(train_set), "by_source": _count(e.source for e in train_set)},
-        "trained_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    cv = {}
-    n_t = len(theme_ids)
-    rec_cols = list(range(3 * n_t, R.shape[1]))
-    theme_cols = {tid: [3 * j, 3 * j + 1, 3 * j + 2] for j, tid in enumerate(theme_ids)}
-    # classifier alone: TF-IDF -> logistic regression
-    part = {"themes": {}, "thresholds": {}}
-    oof_text = {}
-    for tid in theme_ids:
-        y = Y[tid]
-        if y.sum() < MIN_POSITIVES:
-            continue
-        part["themes"][tid] = _fit_lr(Xt, y, C)
-        oof_text[tid] = _oof(lambda tr, va, y=y: _fit_lr(Xt[tr], y[tr], C).predict_proba(Xt[va])[:, 1], y)
-        part["thresholds"][tid], f = _best_threshold(oof_text[tid], y)
-        cv.setdefault("classifier", {})[tid] = {"threshold": part["thresholds"][tid], "cv_f1": f}
-    part["rec"] = _fit_lr(Xt, yrec, C)
-    oof_text["_rec"] = _oof(lambda tr, va: _fit_lr(Xt[tr], yrec[tr], C).predict_proba(Xt[va])[:, 1], yrec)
-    part["rec_threshold"], f = _best_threshold(oof_text["_rec"], yrec)
-    cv.setdefault("classifier", {})["_recommendation"] = {"threshold": part["rec_threshold"], "cv_f1": f}
-    model["classifier"] = part
-
-    # rules + classifier: average of the TF-IDF model and a small model on the theme's own rule counts
-    part = {"themes": {}, "rule_models": {}, "thresholds": {}, "columns": theme_cols, "rec_columns": rec_cols,
-            "weight": TEXT_WEIGHT}
-    for tid in theme_ids:
-        y = Y[tid]
-        if tid not in oof_text:
-            continue
-        cols = theme_cols[tid]
-        Rt = R[:, cols]
-        part["themes"][tid] = model["classifier"]["themes"][tid]
-        part["rule_models"][tid] = _fit_lr(Rt, y, RULE_C)
-        oof_rule = _oof(lambda tr, va, y=y, Rt=Rt: _fit_lr(Rt[tr], y[tr], RULE_C).predict_proba(Rt[va])[:, 1], y)
-        comb = TEXT_WEIGHT * oof_text[tid] + (1 - TEXT_WEIGHT) * oof_rule
-        part["thresholds"][tid], f = _best_threshold(comb, y)
-        cv.setdefault("combined", {})[tid] = {"threshold": part["thresholds"][tid], "cv_f1": f}
-    Rr = R[:, rec_cols]
-    part["rec"] = model["classifier"]["rec"]
-    part["rec_rule"] = _fit_lr(Rr, yrec, RULE_C)
-    oof_rule = _oof(lambda tr, va: _fit_lr(Rr[tr], yrec[tr], RULE_C).predict_proba(Rr[va])[:, 1], yrec)
-    comb = TEXT_WEIGHT * oof_text["_rec"] + (1 - TEXT_WEIGHT) * oof_rule
-    part["rec_threshold"], f = _best_threshold(comb, yrec)
-    cv.setdefault("combined", {})["_recommendation"] = {"threshold": part["rec_threshold"], "cv_f1": f}
-    model["combined"] = part
-
-    # words that carry each theme, for evidence when no codebook phrase matched
-    vocab = np.array(vec.get_feature_names_out())
-    n_text = len(vocab)
-    terms = {}
-    for tid, clf in model["classifier"]["themes"].items():
-        coef = clf.coef_[0][:n_text]
-        top = [vocab[i] for i in np.argsort(-coef)[:60] if coef[i] > 0 and " " not in vocab[i]]
-        terms[tid] = set(top[:40])
-    model["evidence_terms"] = terms
-
-    lite = to_lite(model)
-    # the plain-numpy model must give the same probabilities as scikit-learn
-    from .tag import LiteModel
-
-    lm = LiteModel(lite)
-    check = texts[:50]
-    Xs = vec.transform(check)
-    ref = model["classifier"]["rec"].predict_proba(Xs)[:, 1]
-    got = lm.text_scores(check, "classifier")[1]
-    assert np.allclose(ref, got, atol=1e-4), float(np.abs(ref - got).max())
-    model = lite
+    analyses = tagger.analyse_docs([example_item(e) for e in train_set])
+    model, cv = fit(tagger, analyses, train_set, cfg)
 
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / MODEL_FILE
@@ -181,44 +254,13 @@ def train(codebook=None, models_dir=None, labelled_dir=None, C: float = 4.0, ver
         "size_bytes": path.stat().st_size,
         "train_passages": len(train_set),
         "by_source": model["trained_on"]["by_source"],
+        "config": model["config"],
         "notes": ls.notes,
         "cv": cv,
         "seconds": round(time.time() - t0, 1),
     }
     (models_dir / "training.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
-
-
-def to_lite(model: dict) -> dict:
-    """The saved model: plain numpy arrays and dicts, so tagging never imports scikit-learn or scipy."""
-    import numpy as np
-
-    vec = model["vectorizer"]
-    n_feat = len(vec.vocabulary_)
-    lite = {k: v for k, v in model.items() if k not in ("vectorizer", "classifier", "combined")}
-    lite["format"] = "lite-1"
-    lite["vocabulary"] = {str(k): int(v) for k, v in vec.vocabulary_.items()}
-    lite["idf"] = vec.idf_.astype(np.float32)
-    for name in ("classifier", "combined"):
-        part = model[name]
-        ids = list(part["themes"])
-        W = np.zeros((n_feat, len(ids) + 1), dtype=np.float32)
-        b = np.zeros(len(ids) + 1, dtype=np.float64)
-        for j, tid in enumerate(ids):
-            W[:, j] = part["themes"][tid].coef_[0][:n_feat]
-            b[j] = part["themes"][tid].intercept_[0]
-        W[:, -1] = part["rec"].coef_[0][:n_feat]
-        b[-1] = part["rec"].intercept_[0]
-        out = {"ids": ids, "W": W, "b": b, "thresholds": part["thresholds"], "rec_threshold": part["rec_threshold"]}
-        if name == "combined":
-            out["weight"] = part["weight"]
-            out["columns"] = part["columns"]
-            out["rec_columns"] = part["rec_columns"]
-            out["rule_models"] = {tid: (m.coef_[0].astype(np.float64), float(m.intercept_[0]))
-                                  for tid, m in part["rule_models"].items()}
-            out["rec_rule"] = (part["rec_rule"].coef_[0].astype(np.float64), float(part["rec_rule"].intercept_[0]))
-        lite[name] = out
-    return lite
 
 
 def _count(it) -> dict:

@@ -117,8 +117,38 @@ def test_alias_resolution_keeps_surface_form(tagger, text, agency, mention):
 
 
 def test_unknown_organisation_gets_no_id(tagger):
+    # a named NHS trust whose services the passage does not make clear: surface form kept, no id guessed
+    res = tagger.tag("Westshire Community NHS Trust noted the report.")
+    assert {"id": None, "mention": "Westshire Community NHS Trust"} in res["agencies"]
+
+
+def test_health_and_wellbeing_board_is_local_authority(tagger):
+    # corpus/labelled/CONVENTIONS.md 1: a council committee (Health and Social Care Act 2012 s.194)
     res = tagger.tag("The Health and Wellbeing Board noted the report.")
-    assert {"id": None, "mention": "Health and Wellbeing Board"} in res["agencies"]
+    assert {"id": "local_authority", "mention": "Health and Wellbeing Board"} in res["agencies"]
+
+
+def test_action_plan_key_value_lines(tagger):
+    res = tagger.tag("Recommendation: 4\nLead agency: Westbrook CSP / ICB\nAction: Agree an information-sharing "
+                     "protocol between the MARAC and GP practices.\nTarget date: June 2024")
+    assert res["is_recommendation"]
+    assert set(res["addressees"]) == {"csp", "health_commissioners"}
+
+
+def test_all_agencies_lead_cell_has_no_addressee(tagger):
+    res = tagger.tag("Recommendation: 8\nLead agency: All agencies\nAction: Each agency to report to the CSP on "
+                     "the uptake of domestic abuse training.\nTarget date: March 2024")
+    assert res["addressees"] == []
+
+
+def test_local_organisation_names(tagger):
+    res = tagger.tag("That Northshire and Westmoor Partnership NHS Foundation Trust ensures its teams ask about abuse, "
+                     "and that Northshire Homes trains its repairs staff.")
+    ids = {a["id"] for a in res["agencies"]}
+    assert {"mental_health_services", "housing"} <= ids
+    res = tagger.tag("Recommendation 13: That the Council's Housing Needs service ensures that temporary "
+                     "accommodation offered to victims is safe.")
+    assert res["addressees"] == ["housing"]
 
 
 def test_addressee_vs_mention(tagger):

@@ -34,7 +34,7 @@ FORMS = {"numbered_recommendation", "action_plan_row", "recommendation_no_addres
 # Each: form, themes, agencies [[id|None, mention]], rec (is_recommendation), addressees.
 DECISIONS = {'herts': {'8': {'form': 'process_boilerplate',
                  'themes': [],
-                 'agencies': [[None, 'Health and Wellbeing Board'],
+                 'agencies': [['local_authority', 'Health and Wellbeing Board'],
                               ['specialist_da_services', 'CAADA'],
                               ['specialist_da_services', 'Co-ordinated Action Against Domestic Abuse']]},
            '10': {'form': 'recommendation_no_addressee',
