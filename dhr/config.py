@@ -22,3 +22,22 @@ def db_path(directory: Path) -> Path:
 
 def index_path(directory: Path) -> Path:
     return directory / "index"
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write a file so that readers see the old content or the new, never half of it."""
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -13,6 +13,8 @@ import json
 import time
 from pathlib import Path
 
+from .config import write_atomic
+
 TARGETS = {"theme_micro_f1": 0.80, "theme_min_f1_support10": 0.60, "recommendation_f1": 0.90, "addressee_micro_f1": 0.85}
 
 
@@ -122,7 +124,7 @@ def evaluate(codebook=None, models_dir=None, labelled_dir=None, split: str = "te
     report["seconds"] = round(time.time() - t0, 1)
     if write:
         models_dir.mkdir(parents=True, exist_ok=True)
-        (models_dir / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_atomic(models_dir / "evaluation.json", (json.dumps(report, indent=2) + "\n").encode())
     return report
 
 

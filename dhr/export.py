@@ -175,9 +175,8 @@ def export(store, fmt: str = "csv", out: str | Path | None = None, filters: dict
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return len(rows), None
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
-    side = sidecar_path(out)
-    side.write_bytes(codebook_bytes(codebook))
+    from .config import write_atomic
+
+    out = write_atomic(out, data)
+    side = write_atomic(sidecar_path(out), codebook_bytes(codebook))
     return len(rows), side

@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+from .config import write_atomic
+
 RULE_SCALE = 1.0
 MIN_POSITIVES = 3
 DEFAULTS = {
@@ -259,7 +261,7 @@ def train(codebook=None, models_dir=None, labelled_dir=None, cfg: dict | None = 
         "cv": cv,
         "seconds": round(time.time() - t0, 1),
     }
-    (models_dir / "training.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_atomic(models_dir / "training.json", (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
     return summary
 
 

@@ -97,3 +97,12 @@ def test_cli_export_writes_sidecar(store, tmp_path):
     assert json.loads((tmp_path / "out" / "tags.codebook.json").read_text())["themes"]
     res = CliRunner().invoke(cli, ["export", "--codebook"])
     assert res.exit_code == 0 and json.loads(res.output)["themes"]
+
+
+def test_an_export_file_is_replaced_whole_and_leaves_no_temporary_files(tmp_path):
+    from dhr.config import write_atomic
+
+    target = write_atomic(tmp_path / "out" / "tags.csv", b"old")
+    write_atomic(target, b"new,content\n")
+    assert target.read_bytes() == b"new,content\n"
+    assert [p.name for p in target.parent.iterdir()] == ["tags.csv"]
