@@ -216,28 +216,26 @@ def inline_spans(text):
     return out
 
 
-def rl_inline(text):
+def _inline(text, bold_tag, italic_tag):
     res = []
     for s, b, it in inline_spans(text):
         s = html.escape(s, quote=False)
         if b:
-            s = "<b>%s</b>" % s
+            s = "<%s>%s</%s>" % (bold_tag, s, bold_tag)
         if it:
-            s = "<i>%s</i>" % s
+            s = "<%s>%s</%s>" % (italic_tag, s, italic_tag)
         res.append(s)
     return "".join(res)
+
+
+def rl_inline(text):
+    """Inline bold/italic as reportlab paragraph markup."""
+    return _inline(text, "b", "i")
 
 
 def html_inline(text):
-    res = []
-    for s, b, it in inline_spans(text):
-        s = html.escape(s, quote=False)
-        if b:
-            s = "<strong>%s</strong>" % s
-        if it:
-            s = "<em>%s</em>" % s
-        res.append(s)
-    return "".join(res)
+    """Inline bold/italic as HTML."""
+    return _inline(text, "strong", "em")
 
 
 def plain(text):
