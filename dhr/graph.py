@@ -334,46 +334,63 @@ class RecurrenceFinder:
                 if a and (not wanted or a in wanted):
                     by_agency[a].append(i)
         docs = [r.get("doc_id") for r in self.recs]
+        doc_code = np.unique(np.array([str(d) for d in docs], dtype=object), return_inverse=True)[1]
         for agency, idx in sorted(by_agency.items()):
             if len({docs[i] for i in idx}) < 2:
                 continue
-            idx = idx[:max_per_agency]
+            idx = np.asarray(idx[:max_per_agency], dtype=np.int64)
             sub = X[idx]
-            found: list[tuple[int, int, float]] = []
+            found_i, found_j, found_s = [], [], []
             for start in range(0, len(idx), 1000):
-                block = (sub[start:start + 1000] @ sub.T).tocoo()
-                keep = block.data >= floor
-                for bi, j, sim in zip(block.row[keep], block.col[keep], block.data[keep]):
-                    i = start + int(bi)
-                    if int(j) > i and docs[idx[i]] != docs[idx[int(j)]]:
-                        found.append((idx[i], idx[int(j)], float(sim)))
-            self.pairs[agency] = found
+                # only the upper triangle: rows start.. against columns start.. (j > i below)
+                block = (sub[start:start + 1000] @ sub[start:].T).tocoo()
+                i = idx[start + block.row]
+                j = idx[start + block.col]
+                keep = (block.data >= floor) & (block.col > block.row) & (doc_code[i] != doc_code[j])
+                found_i.append(i[keep])
+                found_j.append(j[keep])
+                found_s.append(block.data[keep].astype(np.float64))
+            self.pairs[agency] = (np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_s))
 
     def groups(self, threshold: float = 0.4, min_documents: int = 2) -> list["RecurringGroup"]:
         """Connected groups of pairs with similarity >= threshold spanning >= min_documents documents,
         the widest spread of years and documents first."""
         if threshold < self.floor - 1e-9:
             raise ValueError(f"threshold {threshold} is below the floor {self.floor} these pairs were found at")
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
         recs, X, out = self.recs, self._vectors, []
-        for agency, pairs in self.pairs.items():
-            links = nx.Graph()
-            links.add_edges_from((i, j) for i, j, sim in pairs if sim >= threshold)
-            for comp in nx.connected_components(links):
-                members = sorted(comp)
+        for agency, (pi, pj, ps) in self.pairs.items():
+            keep = ps >= threshold
+            if not keep.any():
+                continue
+            pi, pj = pi[keep], pj[keep]
+            nodes, inv = np.unique(np.concatenate([pi, pj]), return_inverse=True)
+            adj = coo_matrix((np.ones(len(pi), dtype=np.int8), (inv[:len(pi)], inv[len(pi):])),
+                             shape=(len(nodes), len(nodes)))
+            _, label = connected_components(adj, directed=False)
+            order = np.argsort(label, kind="stable")
+            cuts = np.flatnonzero(np.diff(label[order])) + 1
+            for comp in np.split(nodes[order], cuts):
+                members = sorted(int(m) for m in comp)
                 member_docs = {recs[m]["doc_id"] for m in members}
                 if len(member_docs) < min_documents:
                     continue
                 m_vecs = X[members]
-                sims = (m_vecs @ m_vecs.T).toarray()
                 n = len(members)
-                mean_sim = float((sims.sum() - sims.trace()) / (n * (n - 1))) if n > 1 else 1.0
-                rep = members[int(sims.sum(axis=1).argmax())]
-                weights = np.asarray(m_vecs.sum(axis=0)).ravel()
+                # without the n x n similarity matrix (a group can have thousands of members):
+                # row sums of M M^T are M (sum of rows); its trace is the sum of squared norms
+                weights = np.asarray(m_vecs.sum(axis=0), dtype=np.float64).ravel()
+                row_sums = np.asarray(m_vecs @ weights).ravel()
+                trace = float(m_vecs.multiply(m_vecs).sum())
+                mean_sim = float((row_sums.sum() - trace) / (n * (n - 1))) if n > 1 else 1.0
+                rep = members[int(row_sums.argmax())]
                 top = [str(self._vocab[k]) for k in weights.argsort()[::-1][:6] if weights[k] > 0]
-                order = sorted(members, key=lambda m: (recs[m].get("year") or 0, recs[m]["passage_id"]))
+                by_year = sorted(members, key=lambda m: (recs[m].get("year") or 0, recs[m]["passage_id"]))
                 out.append(RecurringGroup(
                     agency=agency,
-                    passage_ids=[recs[m]["passage_id"] for m in order],
+                    passage_ids=[recs[m]["passage_id"] for m in by_year],
                     doc_ids=sorted(member_docs),
                     years=sorted({int(recs[m]["year"]) for m in members if recs[m].get("year")}),
                     representative=recs[rep]["passage_id"],

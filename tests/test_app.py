@@ -243,8 +243,20 @@ def test_recommendations_table_and_filters(app):
     assert "**1** of 11 recommendations" in texts(at)
 
 
-def test_recommendations_network_selection_lists_its_recommendations(app):
+def open_tab(at: AppTest, label: str) -> AppTest:
+    at.session_state["recs-tab"] = label
+    return run(at)
+
+
+def test_recommendations_tabs_are_lazy(app):
     at = app("recommendations")
+    assert at.dataframe and not charts(at) and not at.expander  # only the table tab ran
+    open_tab(at, "Network")
+    assert charts(at) and not at.dataframe
+
+
+def test_recommendations_network_selection_lists_its_recommendations(app):
+    at = open_tab(app("recommendations"), "Network")
     spec = charts(at)[0]
     layers = spec["layer"]
     assert any(layer["mark"]["type"] == "rule" for layer in layers)
@@ -264,7 +276,7 @@ def test_recommendations_network_selection_lists_its_recommendations(app):
 
 
 def test_recurring_recommendations_tab(app):
-    at = app("recommendations")
+    at = open_tab(app("recommendations"), "Recurring recommendations")
     body = texts(at)
     assert "**2** recurring groups across 2 agencies." in body
     labels = [e.label for e in at.expander]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import shlex
 
+import numpy as np
 import streamlit as st
 
 import explorer_common as ec
@@ -14,12 +15,14 @@ ec.setup_page("Export", "Take the tagged passages away: one row per passage, the
 if ec.empty_store_notice():
     st.stop()
 
-df = ec.frame()
+F = ec.facts()
 st.sidebar.subheader("Rows to export")
-filters = ec.filter_widgets(df, "export-f")
-rows = ec.apply_filters(df, filters)
+filters = ec.filter_widgets(None, "export-f", values=F.values())
+mask = F.mask(filters)
+n_rows = int(mask.sum())
+n_docs = len(np.unique(F.doc[mask]))
 
-st.markdown(f"**{len(rows):,}** of {len(df):,} passages from **{rows['doc_id'].nunique():,}** documents"
+st.markdown(f"**{n_rows:,}** of {F.n:,} passages from **{n_docs:,}** documents"
             + (f" — {ec.esc(ec.describe_filters(filters))}" if filters else " (everything)"))
 
 
@@ -60,10 +63,10 @@ def codebook() -> bytes:
 
 c1, c2, c3 = st.columns(3)
 c1.download_button("CSV", icon=":material/download:", data=functools.partial(build, "csv", filters), file_name="dhr-export.csv",
-                   mime="text/csv", key="export-csv", disabled=rows.empty, on_click="ignore", type="primary",
+                   mime="text/csv", key="export-csv", disabled=n_rows == 0, on_click="ignore", type="primary",
                    help="Lists joined with ';' — opens in a spreadsheet.")
 c2.download_button("JSONL", icon=":material/download:", data=functools.partial(build, "jsonl", filters), file_name="dhr-export.jsonl",
-                   mime="application/jsonl", key="export-jsonl", disabled=rows.empty, on_click="ignore",
+                   mime="application/jsonl", key="export-jsonl", disabled=n_rows == 0, on_click="ignore",
                    help="One JSON object per line, lists kept as lists, theme scores and evidence included "
                         "— pandas.read_json(path, lines=True).")
 c3.download_button("Codebook", icon=":material/download:", data=codebook, file_name="dhr-export.codebook.json",
@@ -75,7 +78,7 @@ st.code(cli_command("csv", filters) + "\n" + cli_command("jsonl", filters) + "\n
         language="bash")
 
 st.subheader("Preview")
-preview = rows.head(50)
+preview = ec.passages_by_id(directory, F.pid[mask][:50].tolist())
 st.dataframe(
     {
         "doc_id": preview["doc_id"], "title": preview["title"], "year": preview["year"],
@@ -85,4 +88,4 @@ st.dataframe(
     },
     hide_index=True, width="stretch",
 )
-st.caption(f"The first {len(preview)} of {len(rows):,} rows.")
+st.caption(f"The first {len(preview)} of {n_rows:,} rows.")

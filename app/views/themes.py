@@ -4,6 +4,7 @@ passages behind it."""
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -14,7 +15,7 @@ ec.setup_page("Themes", "How often each theme recurs across reports, years and a
 if ec.empty_store_notice():
     st.stop()
 
-df = ec.frame()
+F = ec.facts()
 names = ec.theme_names()
 scale = ec.theme_scale("name")
 
@@ -24,44 +25,83 @@ measure = st.sidebar.radio("Measure", ["documents", "passages"], key="themes-mea
                            help="Share of documents: of the documents of that year (or area), how many have at "
                                 "least one passage with the theme. Share of passages: of all their passages, "
                                 "how many carry the theme.")
-filters = ec.filter_widgets(df, "themes-f", include=("type", "area", "year", "rec"))
-sub = ec.apply_filters(df, filters)
-if sub.empty:
+filters = ec.filter_widgets(None, "themes-f", include=("type", "area", "year", "rec"), values=F.values())
+sub = F.mask(filters)
+if not sub.any():
     st.warning("No passages match these filters.")
     st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def aggregates(directory: str, sig: str, filters_repr: str, _sub: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Counts and shares per theme x year, theme x area, and theme pairs (cached per filters)."""
-    base = _sub[["passage_id", "doc_id", "year", "area", "theme_ids"]]
-    ex = base.explode("theme_ids").dropna(subset=["theme_ids"]).rename(columns={"theme_ids": "theme_id"})
+def _group_counts(F: ec.Facts, sub: np.ndarray, key: np.ndarray, labels: list) -> pd.DataFrame:
+    """theme x group (year or area code in `key`, -1 = none) counts over the passages in `sub`:
+    documents with the theme, passages with it, and each group's totals. (A document sits in
+    one year and one area, so its group is that of any of its passages.)"""
+    K, G = len(F.themes), len(labels)
+    ok = sub & (key >= 0)
+    if not ok.any():
+        return pd.DataFrame(columns=["theme_id", "value", "docs", "passages", "total_docs", "total_passages"])
+    k, doc = key[ok], F.doc[ok].astype(np.int64)
+    pr, pt = np.nonzero(F.T[ok])                      # (passage, theme) pairs
+    passages = np.bincount(k[pr] * K + pt, minlength=G * K).reshape(G, K)
+    total_passages = np.bincount(k, minlength=G)
+    doc_group = np.full(len(F.doc_ids), -1, dtype=np.int64)
+    doc_group[doc] = k
+    dt = np.unique(doc[pr] * K + pt)                  # (document, theme) pairs
+    docs = np.bincount(doc_group[dt // K] * K + dt % K, minlength=G * K).reshape(G, K)
+    total_docs = np.bincount(doc_group[np.unique(doc)], minlength=G)
+    gi, ti = np.nonzero(passages)
+    return pd.DataFrame({
+        "theme_id": [F.themes[t] for t in ti], "value": [labels[g] for g in gi],
+        "docs": docs[gi, ti], "passages": passages[gi, ti],
+        "total_docs": total_docs[gi], "total_passages": total_passages[gi],
+    })
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def aggregates(directory: str, sig: str, filters_repr: str, _F: ec.Facts, _sub: np.ndarray) -> dict[str, pd.DataFrame]:
+    """Counts and shares per theme x year, theme x area, and theme pairs (cached per filters),
+    computed on the passage facts: no text is read."""
+    F, sub = _F, _sub
     out = {}
-    for dim in ("year", "area"):
-        b = base.dropna(subset=[dim]) if dim == "year" else base[base["area"].fillna("") != ""]
-        totals = b.groupby(dim).agg(total_docs=("doc_id", "nunique"), total_passages=("passage_id", "size"))
-        e = ex.dropna(subset=[dim]) if dim == "year" else ex[ex["area"].fillna("") != ""]
-        g = e.groupby(["theme_id", dim]).agg(docs=("doc_id", "nunique"), passages=("passage_id", "size"))
-        g = g.reset_index().merge(totals.reset_index(), on=dim)
+    years = sorted({int(y) for y in np.unique(F.year[sub]) if y >= 0})
+    year_code = np.full(F.n, -1, dtype=np.int64)
+    if years:
+        lookup = {y: i for i, y in enumerate(years)}
+        uy = np.unique(F.year)
+        codes = np.array([lookup.get(int(y), -1) for y in uy])
+        year_code = codes[np.searchsorted(uy, F.year)]
+    for dim, key, labels in (("year", year_code, years), ("area", F.area.astype(np.int64), list(F.areas))):
+        g = _group_counts(F, sub, key, labels).rename(columns={"value": dim})
         g["share_documents"] = g["docs"] / g["total_docs"]
         g["share_passages"] = g["passages"] / g["total_passages"]
         if dim == "year":
             g["year"] = g["year"].astype(int)
         out[dim] = g
-    overall = ex.groupby("theme_id").agg(docs=("doc_id", "nunique"), passages=("passage_id", "size")).reset_index()
-    overall["share_documents"] = overall["docs"] / max(base["doc_id"].nunique(), 1)
-    overall["share_passages"] = overall["passages"] / max(len(base), 1)
+    T = F.T[sub]
+    n_docs = len(np.unique(F.doc[sub]))
+    theme_passages = T.sum(axis=0)
+    pr, pt = np.nonzero(T)
+    theme_docs = np.bincount(np.unique(F.doc[sub][pr].astype(np.int64) * len(F.themes) + pt) % len(F.themes),
+                             minlength=len(F.themes))
+    keep = np.nonzero(theme_passages)[0]
+    overall = pd.DataFrame({"theme_id": [F.themes[t] for t in keep], "docs": theme_docs[keep],
+                            "passages": theme_passages[keep]})
+    overall["share_documents"] = overall["docs"] / max(n_docs, 1)
+    overall["share_passages"] = overall["passages"] / max(int(sub.sum()), 1)
     out["overall"] = overall
-    pairs = ex[["passage_id", "theme_id"]]
-    co = pairs.merge(pairs, on="passage_id")
-    co = co[co["theme_id_x"] != co["theme_id_y"]]
-    co = co.groupby(["theme_id_x", "theme_id_y"]).size().reset_index(name="passages")
-    out["cooccur"] = co.rename(columns={"theme_id_x": "theme_a", "theme_id_y": "theme_b"})
+    # passages carrying both themes, column by column (no BLAS matmul: its threads stall on a busy machine)
+    both = np.zeros((len(F.themes), len(F.themes)), dtype=np.int64)
+    for t in np.nonzero(theme_passages)[0]:
+        both[t] = np.count_nonzero(T & T[:, [t]], axis=0)
+    np.fill_diagonal(both, 0)
+    a, b = np.nonzero(both)
+    out["cooccur"] = pd.DataFrame({"theme_a": [F.themes[i] for i in a], "theme_b": [F.themes[j] for j in b],
+                                   "passages": both[a, b]})
     return out
 
 
 d = ec.data_dir()
-agg = aggregates(d, ec.signature(d), repr(sorted(filters.items())), sub)
+agg = aggregates(d, ec.signature(d), repr(sorted(filters.items())), F, sub)
 share = f"share_{measure}"
 share_title = "Share of documents" if measure == "documents" else "Share of passages"
 overall = agg["overall"].sort_values(share, ascending=False)
@@ -204,21 +244,21 @@ if not drill:
     st.markdown("**Passages behind a bar or cell** — click any bar or cell above.")
     st.stop()
 
-rows = sub
+rows = sub.copy()
 if drill["kind"] in ("theme_year", "theme_area"):
     tid = drill.get("theme_id")
-    rows = rows[rows["theme_ids"].map(lambda ts: tid in ts)]
+    rows &= F.mask({"theme": [tid]})
     if drill["kind"] == "theme_year":
-        rows = rows[rows["year"] == int(drill["year"])]
+        rows &= F.year == int(drill["year"])
         heading = f"{ec.theme_name(tid)} in {drill['year']}"
     else:
-        rows = rows[rows["area"] == drill["area"]]
+        rows &= F.mask({"area": [drill["area"]]})
         heading = f"{ec.theme_name(tid)} in {drill['area']}"
 else:
     a, b = drill.get("theme_a"), drill.get("theme_b")
-    rows = rows[rows["theme_ids"].map(lambda ts: a in ts and b in ts)]
+    rows &= F.mask({"theme": [a]}) & F.mask({"theme": [b]})
     heading = f"{ec.theme_name(a)} together with {ec.theme_name(b)}"
 if st.button("Clear selection", key="themes-clear"):
     st.session_state.pop("themes-drill", None)
     st.rerun()
-ec.passage_list(rows, key="themes-drill-list", heading=heading)
+ec.passage_list_ids(F.pid[rows], key="themes-drill-list", heading=heading)
