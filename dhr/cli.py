@@ -22,6 +22,42 @@ data_dir_option = click.option(
 )
 
 
+def filter_options(command):
+    """The filters that search, export and the explorer share, as command-line options."""
+    options = [
+        click.option("--theme", multiple=True, help="Theme id (repeatable; any of them)."),
+        click.option("--agency", multiple=True, help="Agency id mentioned (repeatable)."),
+        click.option("--addressee", multiple=True, help="Agency id a recommendation is addressed to (repeatable)."),
+        click.option("--type", "doc_type", multiple=True, help="Document type (repeatable)."),
+        click.option("--area", multiple=True, help="Area (repeatable)."),
+        click.option("--year", callback=_parse_year, help="A year or a range: 2019, 2018-2022, 2018-, -2015."),
+        click.option("--rec", is_flag=True, help="Recommendations only."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _parse_year(_ctx, _param, value):
+    """'2019' -> (2019, 2019); '2018-2022' -> (2018, 2022); '2018-' and '-2015' leave one end open."""
+    if not value:
+        return None
+    lo, sep, hi = str(value).strip().partition("-")
+    try:
+        start = int(lo) if lo.strip() else None
+        end = (int(hi) if hi.strip() else None) if sep else start
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a year or a range such as 2018-2022") from None
+    return (start, end)
+
+
+def filters_from(theme=(), agency=(), addressee=(), doc_type=(), area=(), year=None, rec=False) -> dict:
+    """The filters dict of the Python API, without the empty ones."""
+    filters = {"theme": list(theme), "agency": list(agency), "addressee": list(addressee), "type": list(doc_type),
+               "area": list(area), "year": year, "rec": rec}
+    return {k: v for k, v in filters.items() if v}
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dhr")
 def cli() -> None:
@@ -107,20 +143,13 @@ def index_cmd(data_dir, rebuild, quiet) -> None:
 @cli.command("search")
 @click.argument("query", required=False, default="")
 @data_dir_option
-@click.option("--theme", multiple=True, help="Theme id (repeatable; any of them).")
-@click.option("--agency", multiple=True, help="Agency id mentioned (repeatable).")
-@click.option("--addressee", multiple=True, help="Agency id a recommendation is addressed to (repeatable).")
-@click.option("--type", "doc_type", multiple=True, help="Document type (repeatable).")
-@click.option("--area", multiple=True, help="Area (repeatable).")
-@click.option("--year", help="A year or a range: 2019, 2018-2022, 2018-, -2015.")
-@click.option("--rec", is_flag=True, help="Recommendations only.")
+@filter_options
 @click.option("--page", type=int, default=1, show_default=True)
 @click.option("--page-size", type=int, default=10, show_default=True)
 @click.option("--sort", type=click.Choice(["relevance", "year", "year_asc"]), default="relevance", show_default=True)
 @click.option("--facets", "show_facets", is_flag=True, help="Also print facet counts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def search_cmd(query, data_dir, theme, agency, addressee, doc_type, area, year, rec, page, page_size, sort,
-               show_facets, as_json) -> None:
+def search_cmd(query, data_dir, page, page_size, sort, show_facets, as_json, **filter_args) -> None:
     """Search every passage. QUERY: words, "phrases", AND / OR / NOT, (grouping), wildcards*, and
     filters such as theme:missed_risk agency:police addressee:gp_primary_care year:2018-2022
     type:dhr_overview rec:yes area:"Greater Manchester"."""
@@ -128,9 +157,7 @@ def search_cmd(query, data_dir, theme, agency, addressee, doc_type, area, year, 
 
     from .index import QueryError, SearchIndex, format_result_table
 
-    filters = {"theme": list(theme), "agency": list(agency), "addressee": list(addressee), "type": list(doc_type),
-               "area": list(area), "year": year, "rec": rec}
-    filters = {k: v for k, v in filters.items() if v}
+    filters = filters_from(**filter_args)
     try:
         res = SearchIndex(config.data_dir(data_dir)).search(query, filters, page=page, page_size=page_size, sort=sort)
     except QueryError as exc:
@@ -193,16 +220,6 @@ codebook_option = click.option(
 )
 
 
-def _year_range(year):
-    if not year:
-        return None
-    year = str(year).strip()
-    if "-" in year:
-        lo, hi = year.split("-", 1)
-        return (int(lo) if lo.strip() else None, int(hi) if hi.strip() else None)
-    return (int(year), int(year))
-
-
 @cli.command("tag")
 @click.argument("file", required=False, type=click.File("r", encoding="utf-8"))
 @click.option("--jsonl", is_flag=True, help='Read one {"id": ..., "text": ...} object per line; print one result per line.')
@@ -244,14 +261,8 @@ def tag_cmd(file, jsonl, codebook, retag_all, use_store, data_dir, quiet) -> Non
               help="Output file (a codebook sidecar NAME.codebook.json is written next to it); default: standard output.")
 @click.option("--codebook", "codebook_only", is_flag=True, help="Write the codebook (themes, agencies, mappings) as JSON instead.")
 @data_dir_option
-@click.option("--theme", multiple=True, help="Theme id (repeatable; any of them).")
-@click.option("--agency", multiple=True, help="Agency id mentioned (repeatable).")
-@click.option("--addressee", multiple=True, help="Agency id a recommendation is addressed to (repeatable).")
-@click.option("--type", "doc_type", multiple=True, help="Document type (repeatable).")
-@click.option("--area", multiple=True, help="Area (repeatable).")
-@click.option("--year", help="A year or a range: 2019, 2018-2022, 2018-, -2015.")
-@click.option("--rec", is_flag=True, help="Recommendations only.")
-def export_cmd(fmt, out, codebook_only, data_dir, theme, agency, addressee, doc_type, area, year, rec) -> None:
+@filter_options
+def export_cmd(fmt, out, codebook_only, data_dir, **filter_args) -> None:
     """Export every tagged passage as CSV or JSONL (one row per passage), with the codebook."""
     from pathlib import Path
 
@@ -265,9 +276,7 @@ def export_cmd(fmt, out, codebook_only, data_dir, theme, agency, addressee, doc_
         else:
             sys.stdout.buffer.write(data)
         return
-    filters = {"theme": list(theme), "agency": list(agency), "addressee": list(addressee), "type": list(doc_type),
-               "area": list(area), "year": _year_range(year), "rec": rec}
-    filters = {k: v for k, v in filters.items() if v}
+    filters = filters_from(**filter_args)
     from .store import Store
 
     with Store(config.db_path(config.data_dir(data_dir))) as store:
