@@ -461,3 +461,223 @@ SearchIndex(d).{method}(store)
     idx.rebuild(store)  # a later rebuild clears what the killed one left behind
     assert not list((tmp_path / "index").glob("gen-*.tmp"))
     store.close()
+
+
+# ---- the numpy fast path ranks exactly like Whoosh -------------------------------------------
+
+RANKING_CASES = [
+    ("strangulation", None), ("GP OR police", None), ("strangulation NOT police", None),
+    ("(GP OR police) AND marac", None), ("theme:missed_risk OR housing", None), ('"risk assessment"', None),
+    ("strang*", None), ("strangulat*", None), ("year:2015 OR agency:police OR marac", None), ("title:gamma OR police", None),
+    ('"strangulation risk"~4', None), ("strangulaton~", None), ("strangulaton~ OR police", None),
+    ("police^2 OR strangulation", None), ("strangulation ANDMAYBE police", None), ("gp ANDNOT marac", None),
+    ("(strangulation OR choking)^3 police", None), ("A&E OR GP", None), ("doc_id:beta marac OR gp", None),
+    ("risk* OR strang?lation", None), ("A*", None), ("a* OR police", None), ("as*^2 OR gp", None), ("NOT police", None),
+    ("gp OR (police AND NOT strangulation)", None), ("strangulation", {"rec": True, "year": (2018, 2024)}),
+    ("strangulation OR GP OR police", {"theme": ["missed_risk", "information_sharing"]}),
+    ("risk OR information", {"area": ["Kent"], "type": ["dhr_overview", "dhr_summary"]}),
+    ("section:recommendations OR should", {"agency": ["gp_primary_care", "police", "nhs_acute"]}),
+]
+
+
+def _whoosh_exhaustive(idx, q, filters):
+    """Whoosh's own ranking of every match (limit=None: no block skipping)."""
+    from whoosh import query as wq
+
+    from dhr.index import _expand_wildcards
+
+    with idx._lock:
+        view = idx._view()
+        user_q, _ = idx.parse(q)
+        fq = idx.filters_query(filters)
+        parts = [x for x in (user_q, fq) if x is not None]
+        full = wq.And(parts) if len(parts) > 1 else parts[0]
+        full = full.accept(lambda x: _expand_wildcards(x, view.searcher.reader(), idx._analyzer))
+        res = view.searcher.search(full, limit=None)
+        return [(view.pids[d], round(s, 4)) for s, d in res.top_n]
+
+
+def _assert_same_ranking(idx, q, filters):
+    ours = idx.search(q, filters, page_size=100)
+    theirs = _whoosh_exhaustive(idx, q, filters)
+    assert ours.total == len(theirs), q
+    assert [(h.passage_id, h.score) for h in ours.hits] == theirs[:100], q
+    # pages are slices of the same order
+    if ours.total > 2:
+        p2 = idx.search(q, filters, page=2, page_size=2)
+        assert [h.passage_id for h in p2.hits] == [pid for pid, _ in theirs[2:4]], q
+
+
+@pytest.fixture(params=["sparse", "dense"])
+def scoring_mode(request, monkeypatch):
+    """Both ways of scoring a term: candidate look-ups in its postings, and whole-posting arrays."""
+    from dhr.index import _View
+
+    monkeypatch.setattr(_View, "DENSE_FRACTION", 0 if request.param == "sparse" else 10**9)
+    return request.param
+
+
+@pytest.mark.parametrize("q,filters", RANKING_CASES)
+def test_fast_path_ranks_like_whoosh(built, q, filters, scoring_mode):
+    _assert_same_ranking(built[2], q, filters)
+
+
+def test_fast_path_ranks_like_whoosh_across_segments(tmp_path, scoring_mode):
+    """Several segments (one per update) with a deletion: docnum offsets, global idf and lengths."""
+    store = Store(config.db_path(tmp_path))
+    idx = SearchIndex(tmp_path)
+    for name, spec in DOCS.items():
+        _save(store, name, spec)
+        idx.update_from_store(store)
+    title, year, area, dtype, passages = DOCS["alpha"]
+    _save(store, "alpha", (title, year, area, dtype, passages[:3]), fingerprint="fp2")  # delete + re-add
+    idx.update_from_store(store)
+    assert idx.stats()["segments"] > 1
+    for q, filters in RANKING_CASES:
+        _assert_same_ranking(idx, q, filters)
+    store.close()
+
+
+def test_more_like_ranks_like_whoosh(built, scoring_mode):
+    from whoosh import query as wq
+
+    idx = built[2]
+    for pid in ("alpha:00000", "gamma:00001", "beta:00002"):
+        ours = idx.more_like(pid, n=20)
+        with idx._lock:
+            s = idx._view().searcher
+            dn = s.document_number(passage_id=pid)
+            kts = s.key_terms_from_text("text", s.stored_fields(dn)["text"], numterms=12, normalize=True)
+            res = s.search(wq.Or([wq.Term("text", w, boost=wt) for w, wt in kts]), limit=None)
+            doc = pid.split(":")[0]
+            theirs = [(h["passage_id"], round(h.score, 4)) for h in res if h["doc_id"] != doc][:20]
+        assert [(h.passage_id, h.score) for h in ours] == theirs
+        assert all(h.doc_id != doc for h in ours)
+    same_doc = idx.more_like("alpha:00000", n=20, other_documents=False)
+    assert "alpha:00000" not in {h.passage_id for h in same_doc}
+    assert any(h.doc_id == "alpha" for h in same_doc)
+
+
+def test_postings_equal_whoosh_matchers(built):
+    """The block reader (which skips unpickling positions) returns Whoosh's docnums and weights."""
+    idx = built[2]
+    with idx._lock:
+        view = idx._view()
+        reader = view.searcher.reader()
+        n_terms = 0
+        for fieldname in ("text", "bigram", "title", "section", "doc_id", "type"):
+            for btext in list(reader.lexicon(fieldname)):
+                ids, weights = view.postings(fieldname, btext)
+                m = reader.postings(fieldname, btext)
+                want_ids, want_w = [], []
+                while m.is_active():
+                    want_ids.append(m.id())
+                    want_w.append(m.weight())
+                    m.next()
+                assert list(ids) == want_ids and list(weights) == want_w, (fieldname, btext)
+                n_terms += 1
+        assert n_terms > 50
+        lengths = view.field_lengths("text")
+        assert all(lengths[d] == reader.doc_field_length(d, "text") for d in range(view.n))
+
+
+def test_posting_block_parser_matches_pickle():
+    import pickle
+    import random
+
+    from dhr.index import _parse_posting_block
+
+    rng = random.Random(3)
+    for n in (4, 5, 60, 128):
+        for big in (0, 300, 70000):
+            gaps = tuple(rng.randint(1, 9) + (big if rng.random() < 0.2 else 0) for _ in range(n))
+            values = tuple(pickle.dumps([rng.randint(0, 90)], 2) for _ in range(n))
+            for weights in (None, 2.0, tuple(float(rng.randint(1, 4)) for _ in range(n)),
+                            tuple(rng.random() for _ in range(n))):
+                raw = pickle.dumps((gaps, weights, values), 2)
+                parsed = _parse_posting_block(raw, n)
+                assert parsed is not None
+                ids, w = parsed
+                assert list(ids) == list(gaps)
+                if weights is None or isinstance(weights, float):
+                    assert w == weights
+                else:
+                    assert list(w) == list(weights)
+    assert _parse_posting_block(pickle.dumps(((1, 2), None, (b"", b"")), 2), 2) is None  # tiny: unpickle
+
+
+def test_multiprocess_rebuild_gives_same_answers(tmp_path):
+    store = Store(config.db_path(tmp_path))
+    for name, spec in DOCS.items():
+        _save(store, name, spec)
+    idx = SearchIndex(tmp_path)
+    idx.update_from_store(store)
+    before = {q: [(h.passage_id, h.score) for h in idx.search(q, page_size=50).hits]
+              for q in ("strangulation OR GP", '"risk assessment"', "police theme:missed_risk")}
+    s = idx.rebuild(store, procs=2)
+    assert s["rebuilt"] and s["passages"] == 11
+    for q, hits in before.items():
+        assert [(h.passage_id, h.score) for h in idx.search(q, page_size=50).hits] == hits
+    store.close()
+
+
+def test_postings_over_many_blocks(tmp_path):
+    """Terms with hundreds of postings span several Whoosh blocks (and varied id gaps and weights):
+    the block reader still returns exactly what Whoosh's matchers return, and ranks like Whoosh."""
+    import random
+
+    rng = random.Random(5)
+    words = ["risk", "refuge", "strangulation", "housing", "police", "marac", "alcohol", "separation"]
+    passages = []
+    for i in range(700):
+        k = rng.randint(3, 12)
+        text = " ".join(rng.choice(words[: 2 + i % 7]) for _ in range(k))
+        if i % 97 == 0:
+            text += " rare" + "x" * (i % 3)
+        passages.append({"text": text, "themes": ["missed_risk"] if i % 3 else ["housing"]})
+    store = Store(config.db_path(tmp_path))
+    _save(store, "many", ("Many passages", 2020, "Kent", "dhr_overview", passages))
+    idx = SearchIndex(tmp_path)
+    idx.update_from_store(store)
+    with idx._lock:
+        view = idx._view()
+        reader = view.searcher.reader()
+        for btext in reader.lexicon("text"):
+            ids, weights = view.postings("text", btext)
+            m = reader.postings("text", btext)
+            want_ids, want_w = [], []
+            while m.is_active():
+                want_ids.append(m.id())
+                want_w.append(m.weight())
+                m.next()
+            assert list(ids) == want_ids and list(weights) == want_w, btext
+        assert len(view.postings("text", b"risk")[0]) > 300
+    for q, filters in [("risk", None), ("police OR refuge", {"theme": ["housing"]}), ("risk housing", None),
+                       ("strangulation NOT alcohol", None)]:
+        _assert_same_ranking(idx, q, filters)
+    store.close()
+
+
+def test_first_large_index_uses_the_multiprocess_build(tmp_path, monkeypatch):
+    import threading
+
+    import dhr.index as dindex
+
+    assert dindex._default_procs(10) == 1
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(dindex._default_procs(10**6)))
+    t.start()
+    t.join()
+    assert seen == [1]  # never fork workers from a server thread
+    monkeypatch.setattr(dindex, "_MP_MIN_DOCS", 2)
+    monkeypatch.setattr(dindex.os, "cpu_count", lambda: 2)
+    store = Store(config.db_path(tmp_path))
+    for name, spec in DOCS.items():
+        _save(store, name, spec)
+    idx = SearchIndex(tmp_path)
+    s = idx.update_from_store(store)
+    assert s.get("rebuilt") and s["added"] == 3 and s["passages"] == 11
+    assert idx.stats()["passages"] == 11 and idx.search("strangulation").total >= 4
+    again = idx.update_from_store(store)  # afterwards: incremental as usual
+    assert not again.get("rebuilt") and again["unchanged"] == 3
+    store.close()
