@@ -112,7 +112,7 @@ def build(paths, data_dir, prune, ocr, quiet) -> None:
     summary = run_build(paths, data_dir=directory, prune=prune, ocr=ocr, progress=not quiet,
                         on_step=lambda msg: click.echo(f"- {msg}", err=True))
     click.echo(summary.describe())
-    app_hint = "dhr app" if str(directory) == config.DEFAULT_DATA_DIR else f"dhr app --data-dir {directory}"
+    app_hint = f"{_this_command()} app" + ("" if str(directory) == config.DEFAULT_DATA_DIR else f" --data-dir {directory}")
     click.echo(f"\nExplore it in your browser: {app_hint}   (then open http://localhost:8501)")
     sys.exit(1 if summary.ingest.failed else 0)
 
@@ -312,6 +312,16 @@ def evaluate_cmd(codebook, models_dir, as_json, no_save) -> None:
 
     report = evaluate(codebook=codebook, models_dir=models_dir, write=not no_save)
     click.echo(_json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+def _this_command() -> str:
+    """How the user can run dhr again: `dhr` when it is on PATH, else the path they used (.venv/bin/dhr)."""
+    import os
+    import shutil
+
+    if shutil.which("dhr") and os.path.realpath(shutil.which("dhr")) == os.path.realpath(sys.argv[0]):
+        return "dhr"
+    return os.path.relpath(sys.argv[0]) if sys.argv[0].endswith("dhr") else "dhr"
 
 
 def main() -> None:

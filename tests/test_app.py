@@ -195,16 +195,16 @@ def test_themes_charts_measure_and_filters(app):
     at = app("themes")
     specs = charts(at)
     titles = [s.get("title") if isinstance(s.get("title"), str) else s.get("title", {}).get("text") for s in specs]
-    assert titles[0] == "Share of documents mentioning each theme, by year"
-    assert "Theme by year (share of documents)" in titles and any("co-occur" in (t or "") for t in titles)
+    assert titles[0] == "Share of passages mentioning each theme, by year"
+    assert "Theme by year (share of passages)" in titles and any("co-occur" in (t or "") for t in titles)
     assert all(s["encoding"]["x"].get("title") for s in specs)  # labelled axes
     # the same theme has the same colour everywhere
     scale = specs[0]["encoding"]["color"]["scale"]
     colours = dict(zip(scale["domain"], scale["range"]))
     assert colours["Missed or misjudged risk"] == ec.PALETTE[0]
-    at.radio(key="themes-measure").set_value("passages")
+    at.radio(key="themes-measure").set_value("documents")
     run(at)
-    assert charts(at)[0]["encoding"]["y"]["field"] == "share_passages"
+    assert charts(at)[0]["encoding"]["y"]["field"] == "share_documents"
     before = [c.proto.spec for c in at.get("vega_lite_chart")]
     at.multiselect(key="themes-f-area").set_value(["Westmoor"])
     run(at)

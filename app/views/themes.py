@@ -20,7 +20,8 @@ names = ec.theme_names()
 scale = ec.theme_scale("name")
 
 st.sidebar.subheader("Measure and filters")
-measure = st.sidebar.radio("Measure", ["documents", "passages"], key="themes-measure",
+# passages first: in a small collection almost every report touches every common theme at least once
+measure = st.sidebar.radio("Measure", ["passages", "documents"], key="themes-measure",
                            format_func={"documents": "Share of documents", "passages": "Share of passages"}.get,
                            help="Share of documents: of the documents of that year (or area), how many have at "
                                 "least one passage with the theme. Share of passages: of all their passages, "
