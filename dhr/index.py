@@ -10,7 +10,8 @@ Layout on disk (``data_dir/index``)::
 
     CURRENT        JSON naming the live generation directory (replaced atomically)
     LOCK           held by whichever process is writing (update or rebuild)
-    gen-0001/      a complete Whoosh index
+    gen-0001/      a complete Whoosh index, plus dhr-view.npz: a binary copy of the per-passage
+                   arrays below for its latest commit (ignored unless it matches that commit exactly)
 
 Robustness
 - Whoosh commits are atomic per writer: an update that crashes leaves the last commit in place.
@@ -23,7 +24,8 @@ Robustness
 Speed
 - Total counts and facet counts are computed with numpy over per-passage arrays (themes, agencies,
   addressees, type, area, year, recommendation flag) loaded once per index version from one
-  Whoosh column, not with Whoosh's grouping (slow at scale). The facet parts of a query are
+  Whoosh column (or, much faster, from the binary copy written with every commit), not with
+  Whoosh's grouping (slow at scale). The facet parts of a query are
   evaluated on those arrays; only the text parts go to Whoosh.
 - Relevance order: the match set is computed first (the mask above), then BM25F is computed with
   numpy for exactly those passages -- Whoosh's formula, idf, average field lengths and stored
@@ -536,12 +538,195 @@ def _bm25_array(idf: float, tf: np.ndarray, fl: np.ndarray, avgfl: float, B: flo
     return idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
 
 
+# ---- the per-passage arrays and their binary copy ---------------------------------------
+#
+# Opening an index version reads one JSON record per passage (the ``meta`` column) into numpy
+# arrays: seconds at 200,000 passages. Each committed version therefore also gets a compact binary
+# copy of those arrays (``VIEW_CACHE`` in the generation directory, an uncompressed .npz written to
+# a temporary file and renamed into place). It records the state it was made from -- the generation
+# directory, Whoosh's commit number (TOC generation), every segment's id, size and deletion count,
+# and the live-document bitmap -- and is used only when all of these equal the index being opened;
+# anything else (stale, truncated, corrupt, another format) is ignored and the arrays are built from
+# the stored column as before (and the copy rewritten).
+
+#: the binary copy of the per-passage arrays, one per generation directory (not a Whoosh file name)
+VIEW_CACHE = "dhr-view.npz"
+#: bump when what the copy holds, or how, changes
+VIEW_CACHE_FORMAT = 1
+
+
+class _Ragged:
+    """Per passage, its values of one multi-valued field (a list in stored order; None for a
+    passage without a record), from one flat array of vocabulary codes and offsets."""
+
+    __slots__ = ("vocab", "values", "offsets", "has")
+
+    def __init__(self, vocab: list[str], values: np.ndarray, offsets: np.ndarray, doc_codes: np.ndarray):
+        self.vocab, self.values, self.offsets, self.has = vocab, values, offsets, doc_codes
+
+    def __len__(self) -> int:
+        return len(self.has)
+
+    def __getitem__(self, docnum: int) -> list[str] | None:
+        if self.has[docnum] < 0:
+            return None
+        vocab = self.vocab
+        return [vocab[i] for i in self.values[self.offsets[docnum]:self.offsets[docnum + 1]].tolist()]
+
+
+def _live_docs(reader, n: int) -> np.ndarray:
+    """True for every docnum not deleted: from each segment's deleted set (asking the reader about
+    each document costs a quarter of a second at 200,000 passages)."""
+    live = np.zeros(n, dtype=bool)
+    if not n:
+        return live
+    for sub, offset in reader.leaf_readers():
+        count = sub.doc_count_all()
+        seg = sub.segment() if hasattr(sub, "segment") else None
+        if seg is None or not hasattr(seg, "deleted_docs"):
+            ids = np.fromiter(sub.all_doc_ids(), dtype=np.int64)
+            live[offset + ids] = True
+            continue
+        live[offset:offset + count] = True
+        if seg.has_deletions():
+            dead = np.fromiter(seg.deleted_docs(), dtype=np.int64)
+            dead = dead[(dead >= 0) & (dead < count)]
+            live[offset + dead] = False
+    return live
+
+
+def _arrays_from_meta(reader, n: int, live: np.ndarray) -> dict:
+    """The compact per-passage arrays, built from the stored ``meta`` column (one JSON record per
+    passage; deleted passages skipped)."""
+    pids: list[str | None] = [None] * n
+    title_vocab: dict[str, int] = {}
+    title_codes = np.zeros(n, dtype=np.int32)
+    doc_fp: dict[str, str] = {}
+    year = np.zeros(n, dtype=np.int32)
+    multi_flat: dict[str, list[str]] = {k: [] for k in _MULTI}
+    multi_counts = {k: np.zeros(n, dtype=np.int64) for k in _MULTI}
+    single_vocab: dict[str, dict[str, int]] = {k: {} for k in _SINGLE}
+    single_codes = {k: np.full(n, -1, dtype=np.int32) for k in _SINGLE}
+    doc_vocab: dict[str, int] = {}
+    doc_codes = np.full(n, -1, dtype=np.int32)
+    if n and reader.has_column("meta"):
+        col = reader.column_reader("meta")
+        loads = json.loads
+        for docnum, raw in enumerate(col):
+            if not raw or not live[docnum]:
+                continue
+            pid, doc_id, fp, th, ag, ad, dtype, area, yr, rec, title = loads(raw)
+            pids[docnum] = pid
+            title_codes[docnum] = title_vocab.setdefault(title, len(title_vocab))
+            doc_fp[doc_id] = fp
+            doc_codes[docnum] = doc_vocab.setdefault(doc_id, len(doc_vocab))
+            year[docnum] = yr or 0
+            for key, vals in (("theme", th), ("agency", ag), ("addressee", ad)):
+                if vals:
+                    multi_flat[key] += vals
+                    multi_counts[key][docnum] = len(vals)
+            for key, v in (("type", dtype), ("area", area), ("rec", "yes" if rec else "no")):
+                if v:
+                    single_codes[key][docnum] = single_vocab[key].setdefault(v, len(single_vocab[key]))
+    keys = np.array([p or "" for p in pids], dtype=object)
+    doc_order = np.empty(n, dtype=np.int64)
+    doc_order[np.argsort(keys, kind="stable")] = np.arange(n)
+    data: dict[str, Any] = {"year": year, "doc_codes": doc_codes, "doc_order": doc_order, "title_codes": title_codes}
+    multi_vocab = {}
+    for key in _MULTI:
+        vocab = sorted(set(multi_flat[key]))
+        code = {v: i for i, v in enumerate(vocab)}
+        data[f"mv_{key}"] = np.array([code[v] for v in multi_flat[key]], dtype=np.int32)
+        data[f"mo_{key}"] = np.concatenate(([0], np.cumsum(multi_counts[key]))).astype(np.int64)
+        multi_vocab[key] = vocab
+    for key in _SINGLE:
+        data[f"s_{key}"] = single_codes[key]
+    data["strings"] = {
+        "pids": pids, "titles": list(title_vocab), "doc_vocab": list(doc_vocab),
+        "doc_fp": [doc_fp[d] for d in doc_vocab], "multi_vocab": multi_vocab,
+        "single_vocab": {k: list(single_vocab[k]) for k in _SINGLE},
+    }
+    return data
+
+
+def _cache_key(reader, generation: str) -> dict:
+    """What a binary copy must have been made from to be used for this reader."""
+    segments = []
+    for sub, offset in reader.leaf_readers():
+        seg = sub.segment() if hasattr(sub, "segment") else None
+        segments.append([seg.segment_id() if seg is not None else type(sub).__name__, int(offset),
+                         int(sub.doc_count_all()), int(seg.deleted_count()) if seg is not None else -1])
+    return {"format": VIEW_CACHE_FORMAT, "index_version": INDEX_VERSION, "generation": generation,
+            "toc": reader.generation(), "n": int(reader.doc_count_all()), "segments": segments}
+
+
+def _write_view_cache(path, key: dict, live: np.ndarray, data: dict) -> None:
+    """Write the binary copy atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    arrays = {k: v for k, v in data.items() if k != "strings"}
+    blob = json.dumps({"key": key, "strings": data["strings"]}, separators=(",", ":")).encode("utf-8")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, _json=np.frombuffer(blob, dtype=np.uint8), live=live, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _read_view_cache(path, key: dict, live: np.ndarray) -> dict | None:
+    """The arrays from the binary copy, or None when it is missing, stale or damaged."""
+    n = len(live)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["_json"].tobytes().decode("utf-8"))
+            if meta.get("key") != key:
+                return None
+            if not np.array_equal(z["live"], live):
+                return None
+            data: dict[str, Any] = {k: z[k] for k in z.files if k not in ("_json", "live")}
+        strings = meta["strings"]
+        data["strings"] = strings
+        for k, dt in (("year", np.int32), ("doc_codes", np.int32), ("doc_order", np.int64),
+                      ("title_codes", np.int32), *((f"s_{k}", np.int32) for k in _SINGLE)):
+            a = data[k]
+            if a.dtype != dt or a.shape != (n,):
+                return None
+        if len(strings["pids"]) != n or len(strings["doc_fp"]) != len(strings["doc_vocab"]):
+            return None
+        if n and (data["doc_codes"].max() >= len(strings["doc_vocab"])
+                  or data["title_codes"].max(initial=0) >= max(1, len(strings["titles"]))
+                  or data["title_codes"].min() < 0):
+            return None
+        order = data["doc_order"]
+        if n and (order.min() < 0 or order.max() >= n or np.bincount(order, minlength=n).max() != 1):
+            return None  # not a permutation
+        for k in _SINGLE:
+            codes = data[f"s_{k}"]
+            if n and (codes.min() < -1 or codes.max() >= len(strings["single_vocab"][k])):
+                return None
+        for k in _MULTI:
+            values, offsets = data[f"mv_{k}"], data[f"mo_{k}"]
+            if values.dtype != np.int32 or offsets.dtype != np.int64 or offsets.shape != (n + 1,):
+                return None
+            if offsets[0] != 0 or offsets[-1] != len(values) or (np.diff(offsets) < 0).any():
+                return None
+            if len(values) and (values.min() < 0 or values.max() >= len(strings["multi_vocab"][k])):
+                return None
+        return data
+    except Exception:  # missing, truncated, not an npz, bad JSON, missing member...: rebuild instead
+        return None
+
+
 # ---- the in-memory view of one index version ------------------------------------------
 
 class _View:
     """A searcher plus per-passage arrays for facets, filters and change detection."""
 
-    def __init__(self, ix, generation: str):
+    def __init__(self, ix, generation: str, cache_path: str | os.PathLike | None = None):
         self.ix = ix
         self.generation = generation
         self.searcher = ix.searcher(weighting=scoring.BM25F())
@@ -553,60 +738,55 @@ class _View:
         reader = self.searcher.reader()
         n = reader.doc_count_all()
         self.n = n
-        live = np.zeros(n, dtype=bool)
-        if n:
-            live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
-        self.live = live
-        self.pids: list[str | None] = [None] * n
-        self.titles: list[str] = [""] * n
-        self.doc_fp: dict[str, str] = {}
-        self.doc_passages: dict[str, int] = {}
-        year = np.zeros(n, dtype=np.int32)
-        multi_lists: dict[str, dict[str, list[int]]] = {k: {} for k in _MULTI}
-        single_vocab: dict[str, dict[str, int]] = {k: {} for k in _SINGLE}
-        single_codes = {k: np.full(n, -1, dtype=np.int32) for k in _SINGLE}
-        doc_vocab: dict[str, int] = {}
-        doc_codes = np.full(n, -1, dtype=np.int32)
-        self.per_doc_multi: dict[str, list] = {k: [None] * n for k in _MULTI}
-        if n and reader.has_column("meta"):
-            col = reader.column_reader("meta")
-            loads = json.loads
-            for docnum, raw in enumerate(col):
-                if not raw or not live[docnum]:
-                    continue
-                pid, doc_id, fp, th, ag, ad, dtype, area, yr, rec, title = loads(raw)
-                self.pids[docnum] = pid
-                self.titles[docnum] = title
-                self.doc_fp[doc_id] = fp
-                self.doc_passages[doc_id] = self.doc_passages.get(doc_id, 0) + 1
-                doc_codes[docnum] = doc_vocab.setdefault(doc_id, len(doc_vocab))
-                year[docnum] = yr or 0
-                for key, vals in (("theme", th), ("agency", ag), ("addressee", ad)):
-                    self.per_doc_multi[key][docnum] = vals
-                    lists = multi_lists[key]
-                    for v in vals:
-                        lists.setdefault(v, []).append(docnum)
-                for key, v in (("type", dtype), ("area", area), ("rec", "yes" if rec else "no")):
-                    if v:
-                        single_codes[key][docnum] = single_vocab[key].setdefault(v, len(single_vocab[key]))
-        self.year = year
-        self.doc_codes = doc_codes
-        self.doc_vocab = list(doc_vocab)
-        # multi-valued facets: one boolean row per value
+        self.live = live = _live_docs(reader, n)
+        #: "cache" when the arrays came from the binary copy, "meta" when built from the stored column
+        self.loaded_from = "meta"
+        data = None
+        key = _cache_key(reader, generation) if (cache_path is not None and n) else None
+        if key is not None:
+            data = _read_view_cache(cache_path, key, live)
+            if data is not None:
+                self.loaded_from = "cache"
+        if data is None:
+            data = _arrays_from_meta(reader, n, live)
+            # written only for the latest commit: a reader of an older commit must not replace the
+            # copy of a newer one (it would still be ignored as stale, but cost the next open a rebuild)
+            if key is not None and self.searcher.up_to_date():
+                try:
+                    _write_view_cache(cache_path, key, live, data)
+                except OSError:  # a read-only index directory: the arrays still work, just not cached
+                    pass
+        self._install(data)
+
+    def _install(self, data: dict) -> None:
+        """Set the per-passage attributes from the compact arrays (see ``_arrays_from_meta``)."""
+        n = self.n
+        strings = data["strings"]
+        self.pids: list[str | None] = strings["pids"]
+        title_vocab = strings["titles"]
+        self.titles: list[str] = [title_vocab[c] for c in data["title_codes"].tolist()]
+        self.year = data["year"]
+        self.doc_codes = data["doc_codes"]
+        self.doc_vocab: list[str] = strings["doc_vocab"]
+        self.doc_fp: dict[str, str] = dict(zip(self.doc_vocab, strings["doc_fp"]))
+        counts = np.bincount(self.doc_codes[self.doc_codes >= 0], minlength=len(self.doc_vocab))
+        self.doc_passages: dict[str, int] = dict(zip(self.doc_vocab, counts.tolist()))
+        # multi-valued facets: one boolean row per value; per passage, its values in stored order
         self.multi: dict[str, tuple[list[str], np.ndarray]] = {}
-        for key, lists in multi_lists.items():
-            vocab = sorted(lists)
+        self.per_doc_multi: dict[str, _Ragged] = {}
+        for key in _MULTI:
+            vocab = strings["multi_vocab"][key]
+            values, offsets = data[f"mv_{key}"], data[f"mo_{key}"]
             mat = np.zeros((len(vocab), n), dtype=bool)
-            for i, v in enumerate(vocab):
-                mat[i, lists[v]] = True
+            if len(values):
+                mat[values, np.repeat(np.arange(n), np.diff(offsets))] = True
             self.multi[key] = (vocab, mat)
+            self.per_doc_multi[key] = _Ragged(vocab, values, offsets, self.doc_codes)
         self.single: dict[str, tuple[list[str], np.ndarray]] = {
-            key: (list(single_vocab[key]), single_codes[key]) for key in _SINGLE
+            key: (strings["single_vocab"][key], data[f"s_{key}"]) for key in _SINGLE
         }
         # listing order: year (desc) then document order (passage ids sort by doc, then seq)
-        keys = np.array([p or "" for p in self.pids], dtype=object)
-        self.doc_order = np.empty(n, dtype=np.int64)
-        self.doc_order[np.argsort(keys, kind="stable")] = np.arange(n)
+        self.doc_order = data["doc_order"]
 
     def close(self) -> None:
         try:
@@ -1217,7 +1397,7 @@ class SearchIndex:
         ix, cur = self._open()
         if cur.get("version") != INDEX_VERSION:
             raise QueryError("The search index was built by another version of dhr: run `dhr index --rebuild`.")
-        new = _View(ix, cur["generation"])
+        new = _View(ix, cur["generation"], self.root / cur["generation"] / VIEW_CACHE)
         self._view_obj = new
         if v is not None:
             v.close()
@@ -1246,7 +1426,7 @@ class SearchIndex:
             if cur and cur.get("version") != INDEX_VERSION:
                 return self._rebuild_locked(store, progress, limitmb=limitmb)
             ix, cur = self._open()
-            view = _View(ix, cur["generation"])
+            view = _View(ix, cur["generation"], self.root / cur["generation"] / VIEW_CACHE)
             try:
                 indexed = dict(view.doc_fp)
             finally:
@@ -1286,6 +1466,7 @@ class SearchIndex:
                     if writer is not None:
                         writer.commit()
                         writer = None
+                        self._write_view_cache(ix, cur["generation"], self.root / cur["generation"])
                 finally:
                     if writer is not None:
                         writer.cancel()
@@ -1293,6 +1474,16 @@ class SearchIndex:
             return summary
         finally:
             lock.release()
+
+    @staticmethod
+    def _write_view_cache(ix, generation: str, directory: Path) -> None:
+        """After a commit: the binary copy of the per-passage arrays for the new state, so the
+        next open need not parse every passage's record. Best effort: without it, opening is
+        only slower."""
+        try:
+            _View(ix, generation, directory / VIEW_CACHE).close()
+        except Exception:
+            pass
 
     def _writer(self, ix, limitmb: int):
         try:
@@ -1343,6 +1534,7 @@ class SearchIndex:
             ix.close()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self._write_view_cache(ix, gen, tmp)  # inside the new generation before it goes live
         ix.close()
         os.replace(tmp, self.root / gen)
         previous = (self._read_current() or {}).get("generation")

@@ -681,3 +681,164 @@ def test_first_large_index_uses_the_multiprocess_build(tmp_path, monkeypatch):
     again = idx.update_from_store(store)  # afterwards: incremental as usual
     assert not again.get("rebuilt") and again["unchanged"] == 3
     store.close()
+
+
+# ---- the binary copy of the per-passage arrays ----------------------------------------------
+
+_CACHE_QUERIES = [("", None), ("strangulation", None), ("risk", {"rec": True}), ("GP marac", None),
+                  ("", {"theme": ["missed_risk"], "year": (2015, 2021)}), ("police", {"area": ["Kent"]}),
+                  ("theme:housing OR agency:police", None), ("", {"doc": ["beta"]}), ("information", None)]
+
+
+def _answers(idx):
+    out = []
+    for q, filters in _CACHE_QUERIES:
+        for sort in ("relevance", "year"):
+            d = idx.search(q, filters, page_size=50, sort=sort).as_dict()
+            d.pop("took_ms")
+            out.append(d)
+    out.append([h.as_dict() for h in idx.more_like("gamma:00001", n=5)])
+    st = idx.stats()
+    out.append({k: st[k] for k in ("documents", "passages", "segments")})
+    return out
+
+
+def _index_with_deletions(tmp_path):
+    """Several segments and deleted passages: beta added, then changed, gamma added, alpha re-tagged."""
+    store = Store(config.db_path(tmp_path))
+    _save(store, "alpha", DOCS["alpha"])
+    idx = SearchIndex(tmp_path)
+    idx.update_from_store(store)
+    _save(store, "beta", DOCS["beta"])
+    idx.update_from_store(store)
+    title, year, area, dtype, passages = DOCS["beta"]
+    _save(store, "beta", (title, 2016, area, dtype, passages[1:]), fingerprint="fp2")
+    _save(store, "gamma", DOCS["gamma"])
+    idx.update_from_store(store)
+    store.save_tags("alpha", [(passage_id("alpha", 0), {"themes": [{"id": "housing", "score": 1}]})], "test-2")
+    idx.update_from_store(store)
+    return store, idx
+
+
+def test_view_from_cache_equals_view_from_stored_fields(tmp_path, monkeypatch):
+    import numpy as np
+
+    import dhr.index as dindex
+
+    store, idx = _index_with_deletions(tmp_path)
+    gen = idx._read_current()["generation"]
+    cache = idx.root / gen / dindex.VIEW_CACHE
+    assert cache.exists()  # written by the commit
+    assert not list((idx.root / gen).glob("*.tmp"))
+    fresh = SearchIndex(tmp_path)
+    fresh.stats()
+    assert fresh._view_obj.loaded_from == "cache"
+    view = fresh._view_obj
+    assert not view.live.all()  # the changed document's old passages are deleted, not yet merged away
+    from_meta = dindex._View(view.ix, gen)  # no cache path: built from the stored column
+    assert from_meta.loaded_from == "meta"
+    for name in ("pids", "titles", "doc_vocab", "doc_fp", "doc_passages"):
+        assert getattr(view, name) == getattr(from_meta, name), name
+    assert list(view.doc_fp) == list(from_meta.doc_fp)
+    for name in ("live", "year", "doc_codes", "doc_order"):
+        a, b = getattr(view, name), getattr(from_meta, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    for key in view.multi:
+        assert view.multi[key][0] == from_meta.multi[key][0]
+        assert np.array_equal(view.multi[key][1], from_meta.multi[key][1])
+        assert [view.per_doc_multi[key][i] for i in range(view.n)] == \
+               [from_meta.per_doc_multi[key][i] for i in range(view.n)]
+    for key in view.single:
+        assert view.single[key][0] == from_meta.single[key][0]
+        assert np.array_equal(view.single[key][1], from_meta.single[key][1])
+    from_meta.close()
+
+    cached = _answers(fresh)
+    fresh.close()
+    monkeypatch.setattr(dindex, "_read_view_cache", lambda *a: None)  # every open parses the records
+    slow = SearchIndex(tmp_path)
+    assert _answers(slow) == cached and slow._view_obj.loaded_from == "meta"
+    slow.close()
+    # a rebuild writes the copy into the new generation before it goes live; same answers again
+    monkeypatch.undo()
+    idx.rebuild(store)
+    gen2 = idx._read_current()["generation"]
+    assert gen2 != gen and (idx.root / gen2 / dindex.VIEW_CACHE).exists()
+    rebuilt = SearchIndex(tmp_path)
+    got = _answers(rebuilt)
+    assert rebuilt._view_obj.loaded_from == "cache"
+    assert [d["total"] for d in got[:-2]] == [d["total"] for d in cached[:-2]]
+    assert [d["facets"] for d in got[:-2]] == [d["facets"] for d in cached[:-2]]
+    rebuilt.close()
+    idx.close()
+    store.close()
+
+
+def test_stale_or_corrupt_cache_is_ignored(tmp_path):
+    import shutil
+
+    import numpy as np
+
+    import dhr.index as dindex
+
+    store = Store(config.db_path(tmp_path))
+    _save(store, "alpha", DOCS["alpha"])
+    idx = SearchIndex(tmp_path)
+    idx.update_from_store(store)
+    gen = idx._read_current()["generation"]
+    cache = idx.root / gen / dindex.VIEW_CACHE
+    old = tmp_path / "old-view.npz"
+    shutil.copy(cache, old)  # the copy for alpha alone
+    _save(store, "beta", DOCS["beta"])
+    _save(store, "gamma", DOCS["gamma"])
+    idx.update_from_store(store)
+    assert idx._read_current()["generation"] == gen
+    expected = _answers(idx)
+    assert idx._view_obj.loaded_from == "cache"
+
+    def check(content: bytes | None, rewritten: bool = True):
+        if content is None:
+            cache.unlink()
+        else:
+            cache.write_bytes(content)
+        other = SearchIndex(tmp_path)
+        assert _answers(other) == expected
+        assert other._view_obj.loaded_from == "meta"
+        other.close()
+        if rewritten:  # the open that had to parse the records wrote a good copy
+            again = SearchIndex(tmp_path)
+            again.stats()
+            assert again._view_obj.loaded_from == "cache"
+            again.close()
+
+    good = cache.read_bytes()
+    check(old.read_bytes())  # stale: an earlier commit of the same generation
+    check(None)  # missing
+    check(b"")  # empty
+    check(good[: len(good) // 2])  # truncated
+    check(b"not an npz file at all" * 100)
+    flipped = bytearray(good)
+    flipped[len(flipped) // 3] ^= 0xFF
+    check(bytes(flipped))  # damaged inside (zip CRC)
+    # a well-formed file with the right key but arrays that do not fit
+    with np.load(cache) as z:
+        members = {k: z[k] for k in z.files}
+    members["year"] = members["year"][:-1]
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **members)
+    check(buf.getvalue())
+    members = {k: v for k, v in members.items() if k != "year"}
+    buf = io.BytesIO()
+    np.savez(buf, **members)
+    check(buf.getvalue())
+    # another generation's copy (a rebuild) is never taken for this one
+    idx.rebuild(store)
+    gen2 = idx._read_current()["generation"]
+    cache = idx.root / gen2 / dindex.VIEW_CACHE
+    expected = _answers(idx)
+    assert idx._view_obj.loaded_from == "cache"
+    check((idx.root / gen / dindex.VIEW_CACHE).read_bytes())
+    idx.close()
+    store.close()
