@@ -341,13 +341,19 @@ def test_incremental_add_change_retag_delete(tmp_path):
     store.close()
 
 
-def test_crash_mid_rebuild_keeps_previous_index(tmp_path, monkeypatch):
+def _indexed_alpha_then_stored_beta_gamma(tmp_path):
+    """A store of three documents whose index holds only the first: the next write has work to do."""
     store = Store(config.db_path(tmp_path))
     _save(store, "alpha", DOCS["alpha"])
     idx = SearchIndex(tmp_path)
     idx.update_from_store(store)
     _save(store, "beta", DOCS["beta"])
     _save(store, "gamma", DOCS["gamma"])
+    return store, idx
+
+
+def test_crash_mid_rebuild_keeps_previous_index(tmp_path, monkeypatch):
+    store, idx = _indexed_alpha_then_stored_beta_gamma(tmp_path)
 
     calls = {"n": 0}
     real = store.tagged_passages
@@ -421,12 +427,7 @@ def test_killed_writer_leaves_previous_index_usable(tmp_path, method):
     import subprocess
     import sys
 
-    store = Store(config.db_path(tmp_path))
-    _save(store, "alpha", DOCS["alpha"])
-    idx = SearchIndex(tmp_path)
-    idx.update_from_store(store)
-    _save(store, "beta", DOCS["beta"])
-    _save(store, "gamma", DOCS["gamma"])
+    store, idx = _indexed_alpha_then_stored_beta_gamma(tmp_path)
     script = f"""
 import time
 from pathlib import Path
