@@ -24,6 +24,7 @@ import functools
 import html
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -322,11 +323,22 @@ class Facts:
         return (int(years.min()), int(years.max())) if len(years) else None
 
 
+_facts_lock = threading.Lock()
+
+
 @st.cache_resource(show_spinner="Loading passage facts…", max_entries=2)
 def get_facts(directory: str, sig: str) -> Facts:
     """The Facts of this version of the store (read-only). Kept on disk in
     DATA_DIR/explorer-cache/, keyed on `content_marker`, so that a restart or a write that
-    changes no document does not rebuild them; a stale file is replaced."""
+    changes no document does not rebuild them; a stale file is replaced.
+
+    One build at a time: a page that asks while the warm-up thread is building waits for it
+    and then reads the file it wrote, instead of building the same arrays a second time."""
+    with _facts_lock:
+        return _load_or_build_facts(directory)
+
+
+def _load_or_build_facts(directory: str) -> Facts:
     get_store(directory)  # creates the schema in a new data directory
     conn = _connect(directory)
     try:
