@@ -68,10 +68,6 @@ def cli() -> None:
     """
 
 
-def _print_ingest_summary(summary) -> None:
-    click.echo(summary.describe())
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @data_dir_option
@@ -91,7 +87,7 @@ def ingest(paths, data_dir, prune, ocr, workers, quiet) -> None:
     summary = ingest_paths(
         paths, data_dir=config.data_dir(data_dir), prune=prune, ocr=ocr, workers=workers, progress=not quiet
     )
-    _print_ingest_summary(summary)
+    click.echo(summary.describe())
     sys.exit(1 if summary.failed else 0)
 
 

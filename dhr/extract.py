@@ -536,10 +536,8 @@ def read_docx(path: Path) -> RawDocument:
             text = normalise(para.text).strip()
             if text:
                 style = (para.style.name if para.style is not None else "") or ""
-                level = _docx_heading_level(style)
-                numbered = "List Number" in style
-                pages[-1].append(Line(text=text, page=len(pages), heading=level, starts_block=True,
-                                      bold=numbered))
+                pages[-1].append(Line(text=text, page=len(pages), heading=_docx_heading_level(style),
+                                      starts_block=True))
         elif tag == "tbl":
             table = Table(child, document)
             rows = [[normalise(c.text).strip() for c in row.cells] for row in table.rows]
