@@ -7,16 +7,14 @@ Caching
 - Everything derived from the store is keyed on `signature()`: the modification times of
   the SQLite file and its write-ahead log. Adding reports changes it, so every page sees
   the new data on its next run.
-- No page loads every passage's text. `Facts` holds, per passage, only its document, year,
-  area, type, recommendation flag and theme / agency / addressee matrices (numpy arrays):
+- No page loads every passage's text. `Facts` (dhr.facts) holds, per passage, only its
+  document, year, area, type, recommendation flag and theme / agency / addressee matrices:
   the Themes and Export pages filter and aggregate on it in milliseconds and read the text
   of only the passages they show (`passages_by_id`). The Recommendations page loads the
   recommendations alone (a tenth of the passages) with their text.
-- Files in DATA_DIR/explorer-cache/ survive restarts: the Facts (.npz) and the
-  recommendations (.parquet), each named after the store's `content_marker` (every
-  document's fingerprint, ingest time and tagger version, and the row counts of the passage
-  and tag tables; a stale file is replaced), and the marker at which the search index was
-  last checked against the store. Deleting the folder is always safe.
+- The costly derived data (Facts, the recommendations, the recurrence finder) is built by
+  the jobs that write the store and kept in DATA_DIR/explorer-cache/ (see dhr.facts), so a
+  page's first visit after a change reads files instead of the whole store.
 """
 from __future__ import annotations
 
@@ -33,6 +31,7 @@ import pandas as pd
 import streamlit as st
 
 from dhr import config
+from dhr import facts as facts_cache
 from dhr.store import Store
 
 APP_DIR = Path(__file__).resolve().parent
@@ -109,260 +108,22 @@ def clear_caches() -> None:
     st.cache_data.clear()
     get_facts.clear()
     recommendations_frame.clear()
+    all_recommendations_finder.clear()
     index_checked.clear()
     get_index.clear()
 
 
-FRAME_COLUMNS = [
-    "passage_id", "doc_id", "seq", "page", "page_end", "section", "kind", "label", "text",
-    "title", "doc_type", "area", "year", "file_name", "theme_ids", "agency_ids",
-    "is_recommendation", "addressees", "recommendation_label",
-]
-CACHE_DIR = "explorer-cache"
-CACHE_VERSION = 1
+FRAME_COLUMNS = facts_cache.FRAME_COLUMNS
+Facts = facts_cache.Facts
 
 
-def _connect(directory: str):
-    """A read-only connection of its own (one per call: sessions run in threads)."""
-    import sqlite3
-
-    db = config.db_path(Path(directory))
-    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-
-
-def content_marker(conn) -> str:
-    """What the derived data depends on, cheaply: every document's id, fingerprint (content,
-    manifest row, pipeline version), ingest time and tagger version, and the row counts of the
-    passage and tag tables. Adding, replacing, deleting or re-tagging a document changes it;
-    a write that changes no document or tag (or the file's mtime alone) does not."""
-    import hashlib
-
-    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
-    for row in conn.execute("SELECT doc_id, fingerprint, ingested_at, IFNULL(tagger_version, '') "
-                            "FROM documents ORDER BY doc_id"):
-        h.update("\x1f".join(map(str, row)).encode() + b"\x1e")
-    for table in ("passages", "passage_themes", "passage_agencies", "recommendations"):
-        h.update(f"{table}={conn.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0]};".encode())
-    return h.hexdigest()[:24]
-
-
-class Facts:
-    """Per-passage facts without any text, as arrays: what the Themes and Export pages (and
-    the click-throughs) filter and count. 200,000 passages take ~15 MB and a filter or a full
-    set of theme aggregates a few milliseconds.
-
-    Rows are passages in (doc_id, seq) order. Document-level values are held per document
-    (`doc_*`) and reached through `doc`; tags are boolean matrices over a vocabulary.
-    """
-
-    ARRAYS = ("pid", "doc", "rec", "T", "A", "R", "doc_year", "doc_area", "doc_type")
-    LISTS = ("doc_ids", "areas", "types", "themes", "agencies")
-
-    def __init__(self, **parts):
-        for k in self.ARRAYS + self.LISTS:
-            setattr(self, k, parts[k])
-        self.marker = parts.get("marker", "")
-        self.n = len(self.pid)
-        self.year = self.doc_year[self.doc]            # -1: no year
-        self.area = self.doc_area[self.doc]            # -1: no area
-        self.type = self.doc_type[self.doc]
-        self.theme_col = {t: i for i, t in enumerate(self.themes)}
-        self.agency_col = {a: i for i, a in enumerate(self.agencies)}
-
-    # -- building --
-
-    @classmethod
-    def from_store(cls, conn, marker: str = "") -> "Facts":
-        import json
-
-        import numpy as np
-
-        docs = conn.execute("SELECT doc_id, year, area, doc_type, rowid FROM documents ORDER BY doc_id").fetchall()
-        doc_ids = [r[0] for r in docs]
-        areas = sorted({r[2] for r in docs if r[2]})
-        types = sorted({r[3] for r in docs if r[3]})
-        a_ix, t_ix = {a: i for i, a in enumerate(areas)}, {t: i for i, t in enumerate(types)}
-        doc_year = np.array([r[1] if r[1] is not None else -1 for r in docs], dtype=np.int32)
-        doc_area = np.array([a_ix.get(r[2], -1) for r in docs], dtype=np.int32)
-        doc_type = np.array([t_ix.get(r[3], -1) for r in docs], dtype=np.int32)
-        doc_pos = np.full(max((r[4] for r in docs), default=0) + 1, -1, dtype=np.int32)
-        doc_pos[[r[4] for r in docs]] = np.arange(len(docs), dtype=np.int32)
-
-        rows = conn.execute("SELECT p.rowid, p.passage_id, d.rowid FROM passages p JOIN documents d USING (doc_id) "
-                            "ORDER BY p.doc_id, p.seq").fetchall()
-        rowids, pids, drows = zip(*rows) if rows else ((), (), ())
-        del rows
-        pid = np.array(pids, dtype=object)
-        doc = doc_pos[np.array(drows, dtype=np.int64)] if pids else np.zeros(0, dtype=np.int32)
-        rowids = np.array(rowids, dtype=np.int64)
-        pos = np.full(int(rowids.max()) + 1 if len(rowids) else 1, -1, dtype=np.int64)
-        pos[rowids] = np.arange(len(rowids))
-        del pids, drows
-
-        def matrix(table: str, column: str, vocab_order: list[str]):
-            """A tag table -> (vocabulary, bool matrix passages x vocabulary). SQLite maps each
-            value to its column number, so only integers cross into Python."""
-            present = [r[0] for r in conn.execute(
-                f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL")]
-            vocab = list(vocab_order) + sorted(set(present) - set(vocab_order))
-            m = np.zeros((len(pid), len(vocab)), dtype=bool)
-            if not present:
-                return vocab, m
-            k = len(vocab)
-            case = "CASE x." + column + " " + " ".join("WHEN ? THEN " + str(i) for i in range(k)) + " END"
-            cur = conn.execute(f"SELECT p.rowid * {k} + {case} FROM {table} x JOIN passages p USING (passage_id) "
-                               f"WHERE x.{column} IS NOT NULL", vocab)
-            flat = np.fromiter((r[0] for r in cur), dtype=np.int64)
-            r, c = pos[flat // k], flat % k
-            ok = r >= 0
-            m[r[ok], c[ok]] = True
-            return vocab, m
-
-        themes, T = matrix("passage_themes", "theme", [t["id"] for t in codebook()])
-        agencies, A = matrix("passage_agencies", "agency", [a["id"] for a in agency_list()])
-        recs = conn.execute("SELECT p.rowid, r.addressees FROM recommendations r JOIN passages p USING (passage_id)"
-                            ).fetchall()
-        rec = np.zeros(len(pid), dtype=bool)
-        R = np.zeros((len(pid), len(agencies)), dtype=bool)
-        if recs:
-            r_rows = pos[np.array([r[0] for r in recs], dtype=np.int64)]
-            rec[r_rows[r_rows >= 0]] = True
-            addressed = [json.loads(addr or "[]") for _, addr in recs]
-            extra = sorted({a for addr in addressed for a in addr} - set(agencies))
-            if extra:  # an addressee never mentioned: widen the agency vocabulary
-                agencies = agencies + extra
-                A = np.hstack([A, np.zeros((len(pid), len(extra)), dtype=bool)])
-                R = np.zeros((len(pid), len(agencies)), dtype=bool)
-            col = {a: i for i, a in enumerate(agencies)}
-            for r_i, addr in zip(r_rows, addressed):
-                if r_i >= 0:
-                    for a in addr:
-                        R[r_i, col[a]] = True
-        return cls(pid=pid, doc=doc, rec=rec, T=T, A=A, R=R, doc_year=doc_year, doc_area=doc_area,
-                   doc_type=doc_type, doc_ids=doc_ids, areas=areas, types=types, themes=themes,
-                   agencies=agencies, marker=marker)
-
-    def save(self, path: Path) -> None:
-        import json
-
-        import numpy as np
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}-{id(self)}.tmp")
-        arrays = {k: getattr(self, k) for k in self.ARRAYS}
-        arrays["pid"] = np.array(self.pid.tolist(), dtype=str)
-        arrays["lists"] = np.array(json.dumps({k: getattr(self, k) for k in self.LISTS} | {"marker": self.marker}))
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> "Facts":
-        import json
-
-        import numpy as np
-
-        with np.load(path, allow_pickle=False) as z:
-            parts = {k: z[k] for k in cls.ARRAYS}
-            lists = json.loads(str(z["lists"]))
-        parts["pid"] = parts["pid"].astype(object)
-        return cls(**parts, **lists)
-
-    # -- filtering --
-
-    def _any(self, M, col: dict, wanted) -> "np.ndarray":
-        import numpy as np
-
-        cols = [col[v] for v in wanted if v in col]
-        return M[:, cols].any(axis=1) if cols else np.zeros(self.n, dtype=bool)
-
-    def mask(self, f: dict | None) -> "np.ndarray":
-        """The passages matching a filters dict (theme, agency, addressee, type, area, year, rec,
-        doc, passage_ids), as a boolean array."""
-        import numpy as np
-
-        f = f or {}
-        m = np.ones(self.n, dtype=bool)
-        if f.get("theme"):
-            m &= self._any(self.T, self.theme_col, f["theme"])
-        if f.get("agency"):
-            m &= self._any(self.A, self.agency_col, f["agency"])
-        if f.get("addressee"):
-            m &= self._any(self.R, self.agency_col, f["addressee"])
-        if f.get("type"):
-            codes = [i for i, t in enumerate(self.types) if t in set(f["type"])]
-            m &= np.isin(self.type, codes)
-        if f.get("area"):
-            codes = [i for i, a in enumerate(self.areas) if a in set(f["area"])]
-            m &= np.isin(self.area, codes)
-        if f.get("year"):
-            lo, hi = f["year"]
-            m &= (self.year >= lo) & (self.year <= hi) & (self.year >= 0)
-        if f.get("rec"):
-            m &= self.rec
-        if f.get("doc"):
-            codes = [i for i, d in enumerate(self.doc_ids) if d in set(f["doc"])]
-            m &= np.isin(self.doc, codes)
-        if f.get("passage_ids") is not None:
-            m &= np.isin(self.pid, list(f["passage_ids"]))
-        return m
-
-    def values(self) -> dict[str, list]:
-        """Every value each filter can take in this store: {facet: [values]}."""
-        return {
-            "theme": [t for t, c in zip(self.themes, self.T.any(axis=0)) if c],
-            "agency": [a for a, c in zip(self.agencies, self.A.any(axis=0)) if c],
-            "addressee": [a for a, c in zip(self.agencies, self.R.any(axis=0)) if c],
-            "type": list(self.types),
-            "area": list(self.areas),
-        }
-
-    def year_bounds(self, m=None) -> tuple[int, int] | None:
-        years = self.year if m is None else self.year[m]
-        years = years[years >= 0]
-        return (int(years.min()), int(years.max())) if len(years) else None
-
-
-_facts_lock = threading.Lock()
-
+# The derived data lives in dhr.facts (files in DATA_DIR/explorer-cache/, refreshed by the
+# jobs that write the store); here it is held in memory once per store signature.
 
 @st.cache_resource(show_spinner="Loading passage facts…", max_entries=2)
 def get_facts(directory: str, sig: str) -> Facts:
-    """The Facts of this version of the store (read-only). Kept on disk in
-    DATA_DIR/explorer-cache/, keyed on `content_marker`, so that a restart or a write that
-    changes no document does not rebuild them; a stale file is replaced.
-
-    One build at a time: a page that asks while the warm-up thread is building waits for it
-    and then reads the file it wrote, instead of building the same arrays a second time."""
-    with _facts_lock:
-        return _load_or_build_facts(directory)
-
-
-def _load_or_build_facts(directory: str) -> Facts:
-    get_store(directory)  # creates the schema in a new data directory
-    conn = _connect(directory)
-    try:
-        conn.execute("BEGIN")  # one consistent snapshot even while an ingest is writing
-        marker = content_marker(conn)
-        cache = Path(directory) / CACHE_DIR / f"facts-{marker}.npz"
-        if cache.exists():
-            try:
-                facts = Facts.load(cache)
-                if facts.marker == marker:
-                    return facts
-            except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
-                pass
-        facts = Facts.from_store(conn, marker)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    try:
-        for old in (Path(directory) / CACHE_DIR).glob("facts-*.npz"):
-            old.unlink(missing_ok=True)
-        facts.save(cache)
-    except OSError:  # a read-only data directory: no disk cache, nothing else changes
-        pass
-    return facts
+    """The Facts of this version of the store (read-only)."""
+    return facts_cache.cached(directory, "facts")
 
 
 def facts() -> Facts:
@@ -370,100 +131,27 @@ def facts() -> Facts:
     return get_facts(d, signature(d))
 
 
-def _rows_frame(conn, where: str, args=(), order: str = "p.doc_id, p.seq") -> pd.DataFrame:
-    """Passages (with their document's metadata and tag ids) selected by a WHERE clause over
-    `passages p JOIN documents d`, as a frame with FRAME_COLUMNS."""
-    import json
-
-    rows = conn.execute(
-        f"""SELECT p.passage_id, p.doc_id, p.seq, p.page, p.page_end, p.section, p.kind, p.label, p.text,
-                   d.title, d.doc_type, d.area, d.year, d.file_name
-            FROM passages p JOIN documents d USING (doc_id) WHERE {where} ORDER BY {order}""", args).fetchall()
-    df = pd.DataFrame.from_records(rows, columns=FRAME_COLUMNS[:14])
-    pids = df["passage_id"].tolist()
-    themes: dict[str, list[str]] = {}
-    agencies: dict[str, list[str]] = {}
-    recs: dict[str, tuple] = {}
-    for start in range(0, len(pids), 900):
-        chunk = pids[start:start + 900]
-        marks = ",".join("?" * len(chunk))
-        for pid, theme in conn.execute(f"SELECT passage_id, theme FROM passage_themes WHERE passage_id IN ({marks}) "
-                                       "ORDER BY passage_id, score DESC", chunk):
-            themes.setdefault(pid, []).append(theme)
-        for pid, agency in conn.execute(f"SELECT DISTINCT passage_id, agency FROM passage_agencies "
-                                        f"WHERE agency IS NOT NULL AND passage_id IN ({marks}) ORDER BY 1, 2", chunk):
-            agencies.setdefault(pid, []).append(agency)
-        for pid, label, addr in conn.execute(
-                f"SELECT passage_id, label, addressees FROM recommendations WHERE passage_id IN ({marks})", chunk):
-            recs[pid] = (label, json.loads(addr))
-    df["theme_ids"] = [themes.get(pid, []) for pid in pids]
-    df["agency_ids"] = [agencies.get(pid, []) for pid in pids]
-    df["is_recommendation"] = pd.Series([pid in recs for pid in pids], index=df.index, dtype=bool)
-    df["addressees"] = [recs[pid][1] if pid in recs else [] for pid in pids]
-    df["recommendation_label"] = [
-        (recs[pid][0] or (label or "")) if pid in recs else "" for pid, label in zip(pids, df["label"].tolist())
-    ]
-    df["year"] = pd.array(df["year"], dtype="Int64")
-    for col in ("section", "kind", "label", "title", "doc_type", "area", "file_name"):
-        df[col] = df[col].fillna("")
-    return df[FRAME_COLUMNS]
-
-
 def passages_by_id(directory: str, ids: list[str]) -> pd.DataFrame:
     """The passages with these ids, in that order, with text and tags (for the few shown)."""
-    ids = list(dict.fromkeys(ids))
-    if not ids:
-        return pd.DataFrame(columns=FRAME_COLUMNS)
-    conn = _connect(directory)
-    try:
-        parts = []
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            parts.append(_rows_frame(conn, f"p.passage_id IN ({','.join('?' * len(chunk))})", chunk))
-    finally:
-        conn.close()
-    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    order = {pid: i for i, pid in enumerate(ids)}
-    return df.sort_values("passage_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    return facts_cache.passages_by_id(directory, ids)
 
 
 @st.cache_resource(show_spinner="Loading recommendations…", max_entries=2)
 def recommendations_frame(directory: str, sig: str) -> pd.DataFrame:
     """Every recommendation (one row per passage, with text and tags) for this version of the
     store: about a tenth of the passages (read-only: do not mutate)."""
-    get_store(directory)
-    conn = _connect(directory)
-    try:
-        conn.execute("BEGIN")
-        marker = content_marker(conn)
-        cache = Path(directory) / CACHE_DIR / f"recommendations-{marker}.parquet"
-        if cache.exists():
-            try:
-                df = pd.read_parquet(cache)
-                for col in ("theme_ids", "agency_ids", "addressees"):
-                    df[col] = [list(v) for v in df[col]]
-                df["year"] = pd.array(df["year"], dtype="Int64")
-                return df[FRAME_COLUMNS]
-            except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
-                pass
-        df = _rows_frame(conn, "p.passage_id IN (SELECT passage_id FROM recommendations)")
-    finally:
-        conn.close()
-    try:
-        for old in (Path(directory) / CACHE_DIR).glob("recommendations-*.parquet"):
-            old.unlink(missing_ok=True)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        df.to_parquet(tmp, index=False)
-        tmp.replace(cache)
-    except Exception:  # noqa: BLE001 - no disk cache (read-only directory, no parquet engine): nothing else changes
-        pass
-    return df
+    return facts_cache.cached(directory, "recommendations")
 
 
 def recommendations() -> pd.DataFrame:
     d = data_dir()
     return recommendations_frame(d, signature(d))
+
+
+@st.cache_resource(show_spinner="Comparing recommendations…", max_entries=2)
+def all_recommendations_finder(directory: str, sig: str):
+    """TF-IDF and similar pairs over every recommendation (read from the disk cache)."""
+    return facts_cache.cached(directory, "recurrence")
 
 
 _warming: set[str] = set()
@@ -519,47 +207,19 @@ def get_index(directory: str):
     return SearchIndex(Path(directory))
 
 
-def _index_generation(directory: str) -> str:
-    try:
-        return config.index_path(Path(directory)).joinpath("CURRENT").read_text(encoding="utf-8")
-    except OSError:
-        return ""
-
-
 @st.cache_resource(show_spinner="Checking the search index…", max_entries=2)
 def index_checked(directory: str, sig: str) -> bool:
     """Bring the index up to date with this version of the store (once per version). Skipped
-    when the store's content (`content_marker`) and the index generation are those last
-    checked (DATA_DIR/explorer-cache/index-checked.json): comparing every document with the
-    index means reading the index's per-passage data, seconds on a large store."""
-    import json
-
-    idx = get_index(directory)
-    store = get_store(directory)
-    conn = _connect(directory)
-    try:
-        marker = content_marker(conn)
-    finally:
-        conn.close()
-    record = Path(directory) / CACHE_DIR / "index-checked.json"
-    try:
-        seen = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        seen = {}
-    if seen.get("marker") == marker and seen.get("generation") == _index_generation(directory):
+    when the jobs that wrote the store already did (`dhr.facts.index_in_step`): comparing
+    every document with the index reads the index's per-passage data, seconds on a large store."""
+    if facts_cache.index_in_step(directory):
         return True
     try:
-        idx.update_from_store(store)
+        get_index(directory).update_from_store(get_store(directory))
     except Exception as exc:  # pragma: no cover - shown to the user, the page still works
         st.warning(f"The search index could not be brought up to date: {exc}")
         return False
-    try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"marker": marker, "generation": _index_generation(directory)}), encoding="utf-8")
-        tmp.replace(record)
-    except OSError:
-        pass
+    facts_cache.record_index_in_step(directory)
     return True
 
 

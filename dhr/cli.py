@@ -84,9 +84,11 @@ def ingest(paths, data_dir, prune, ocr, workers, quiet) -> None:
     """
     from .ingest import ingest_paths
 
-    summary = ingest_paths(
-        paths, data_dir=config.data_dir(data_dir), prune=prune, ocr=ocr, workers=workers, progress=not quiet
-    )
+    from .facts import refresh_cache
+
+    directory = config.data_dir(data_dir)
+    summary = ingest_paths(paths, data_dir=directory, prune=prune, ocr=ocr, workers=workers, progress=not quiet)
+    refresh_cache(directory)
     click.echo(summary.describe())
     sys.exit(1 if summary.failed else 0)
 
@@ -129,6 +131,9 @@ def index_cmd(data_dir, rebuild, quiet) -> None:
             s = idx.rebuild(store, progress=not quiet) if rebuild else idx.update_from_store(store, progress=not quiet)
     except IndexBusyError as exc:
         raise click.ClickException(str(exc))
+    from .facts import refresh_cache
+
+    refresh_cache(directory, index_updated=True)
     st = idx.stats()
     what = "Rebuilt" if s.get("rebuilt") else "Updated"
     click.echo(f"{what} the search index in {s['seconds']} s: {s['added']} documents added, {s['updated']} updated, "
@@ -238,8 +243,12 @@ def tag_cmd(file, jsonl, codebook, retag_all, use_store, data_dir, quiet) -> Non
     if retag_all or use_store:
         from .store import Store
 
-        with Store(config.db_path(config.data_dir(data_dir))) as store:
+        from .facts import refresh_cache
+
+        directory = config.data_dir(data_dir)
+        with Store(config.db_path(directory)) as store:
             n = tag_store(store, all=retag_all, progress=not quiet, tagger=tagger)
+        refresh_cache(directory)
         click.echo(f"Tagged {n} document(s) with tagger {tagger.version}.")
         return
     if file is None:

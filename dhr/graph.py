@@ -327,6 +327,8 @@ class RecurrenceFinder:
         except ValueError:  # nothing but stop words
             return
         self._vectors, self._vocab = X, vec.get_feature_names_out()
+        # keep what grouping reads, not the texts: the finder is cached on disk by the explorer
+        self.recs = [{k: r.get(k) for k in ("passage_id", "doc_id", "year", "addressees")} for r in self.recs]
         wanted = set(agencies or ())
         by_agency: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(self.recs):

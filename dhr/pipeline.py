@@ -2,6 +2,9 @@
 
     dhr build PATHS  =  dhr ingest PATHS  +  dhr tag --store  +  dhr index
 
+and then the explorer's summaries of the store are refreshed (dhr.facts), so that its
+first visit afterwards reads them instead of the whole store.
+
 Each stage works from what the one before left in the store, so a stage can be re-run
 on its own (re-tagging after a codebook change does not re-read any file).
 """
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from . import config
+from .facts import refresh_cache
 from .ingest import IngestSummary, ProgressCallback, ingest_paths
 from .store import Store
 
@@ -69,4 +73,6 @@ def refresh(directory, summary: BuildSummary | None = None, progress: bool = Tru
             summary.index = index.update_from_store(store, progress=progress)
         finally:
             index.close()
+    say("Preparing the explorer")
+    refresh_cache(directory, index_updated=True)
     return summary

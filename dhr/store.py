@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -110,6 +111,10 @@ class Store:
         self.conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+        # store_id + content_version name one state of the content: caches derived from the store
+        # (the explorer's) are keyed on them, and a store deleted and rebuilt never reuses a name
+        self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+        self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('content_version', '0')")
         self.conn.commit()
 
     def close(self) -> None:
@@ -132,6 +137,16 @@ class Store:
             raise
         else:
             self.conn.commit()
+
+    @staticmethod
+    def _content_changed(conn: sqlite3.Connection) -> None:
+        """Inside a write transaction that changes documents, passages or tags."""
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'")
+
+    def content_version(self) -> tuple[str, int]:
+        """(store id, number of content-changing writes so far): changes with every document
+        saved or deleted and every re-tagging, even one that gives the same tags."""
+        return content_version(self.conn)
 
     # ---- documents -------------------------------------------------------
 
@@ -186,11 +201,13 @@ class Store:
                 ],
             )
             conn.execute("DELETE FROM failures WHERE path = ?", (doc.path,))
+            self._content_changed(conn)
         return doc_id
 
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            self._content_changed(conn)
 
     def documents(self) -> list[dict]:
         rows = self.conn.execute("SELECT * FROM documents ORDER BY year, title, doc_id").fetchall()
@@ -270,6 +287,7 @@ class Store:
                         ),
                     )
             conn.execute("UPDATE documents SET tagger_version = ? WHERE doc_id = ?", (tagger_version, doc_id))
+            self._content_changed(conn)
 
     def documents_needing_tags(self, tagger_version: str) -> list[str]:
         rows = self.conn.execute(
@@ -318,6 +336,12 @@ class Store:
             item["recommendation_label"] = (rec["label"] or item["label"]) if rec else ""
             out.append(item)
         return out
+
+
+def content_version(conn: sqlite3.Connection) -> tuple[str, int]:
+    """`Store.content_version` for any connection (read-only ones included)."""
+    rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('store_id', 'content_version')").fetchall())
+    return rows.get("store_id", ""), int(rows.get("content_version", 0))
 
 
 def passage_id(doc_id: str, seq: int) -> str:

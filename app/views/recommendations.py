@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import explorer_common as ec
+from dhr import facts as facts_cache
 from dhr import graph
 
 ec.setup_page("Recommendations & agencies",
@@ -36,7 +37,7 @@ if recs.empty:
     st.warning("No recommendation matches these filters.")
     st.stop()
 
-MIN_SIMILARITY = 0.25
+MIN_SIMILARITY = facts_cache.MIN_SIMILARITY
 TABLE_ROWS = 5000
 # Lazy tabs: only the open tab's code runs (the recurring-recommendation comparison is the
 # costly one, and runs only when that tab is opened).
@@ -205,16 +206,17 @@ if tab_network.open:
 # ---- recurring recommendations ----------------------------------------------------
 @st.cache_resource(show_spinner="Comparing recommendations…", max_entries=8)
 def recurrence_finder(directory: str, sig: str, key: str, _recs: pd.DataFrame) -> graph.RecurrenceFinder:
-    """TF-IDF and the similar pairs (down to the slider's lowest value), once per selection."""
-    records = _recs[["passage_id", "doc_id", "year", "addressees", "text"]].to_dict("records")
-    for r in records:
-        r["year"] = None if pd.isna(r["year"]) else int(r["year"])
-    return graph.RecurrenceFinder(records, floor=MIN_SIMILARITY)
+    """TF-IDF and the similar pairs (down to the slider's lowest value), once per selection
+    (over every recommendation it was computed when the store was written: see `recurring`)."""
+    return graph.RecurrenceFinder(facts_cache.recommendation_records(_recs), floor=MIN_SIMILARITY)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def recurring(directory: str, sig: str, key: str, threshold: float, min_docs: int, _recs: pd.DataFrame):
-    return [g.as_dict() for g in recurrence_finder(directory, sig, key, _recs).groups(threshold, min_docs)]
+def recurring(directory: str, sig: str, key: str, threshold: float, min_docs: int, everything: bool,
+              _recs: pd.DataFrame):
+    finder = (ec.all_recommendations_finder(directory, sig) if everything
+              else recurrence_finder(directory, sig, key, _recs))
+    return [g.as_dict() for g in finder.groups(threshold, min_docs)]
 
 
 if tab_recurring.open:
@@ -228,7 +230,7 @@ if tab_recurring.open:
         threshold = c1.slider("Similarity at least", MIN_SIMILARITY, 0.9, 0.4, 0.05, key="recs-rec-threshold",
                               help="Lower finds looser matches; higher only near-identical wording.")
         min_docs = c2.slider("Reviews at least", 2, 6, 2, key="recs-rec-mindocs")
-        groups = recurring(d, sig, key, threshold, min_docs, recs)
+        groups = recurring(d, sig, key, threshold, min_docs, len(recs) == len(recs_all), recs)
         if not groups:
             st.info("No recommendation recurs across reviews at this similarity. Try a lower threshold.")
         else:
