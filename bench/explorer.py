@@ -10,14 +10,17 @@ The store is the synthetic tagged corpus of bench/search.py (2,000 documents of 
 AppTest (the same script runs as in the browser, without the websocket and the browser's drawing).
 
 For every page:
-- cold: the first run after the store changed: every Streamlit cache is cleared, the explorer's
-  disk cache (DATA_DIR/explorer-cache) is removed and the store is written to (a `meta` row), so
-  the signature every cache is keyed on changes. That is the worst case: the first visit after a
-  report was added.
-- cold+disk: the same, but the disk cache is left in place (a server restart, or a write that
-  changed no document or tag).
+- after add: the first run after a report was added the way `dhr build` and the Add reports
+  page add one (a 100-passage document saved and tagged, the index updated and the explorer's
+  summaries refreshed: that write-side work is timed separately as "add (write side)"), with
+  every Streamlit cache cleared.
+- restart: every Streamlit cache cleared, nothing written (a server restart).
+- no disk cache: every Streamlit cache cleared and DATA_DIR/explorer-cache removed, so the
+  page builds the summaries itself: the worst case, a store changed by something that does
+  not refresh them.
 - then a few interactions on the same session (warm: the data is loaded; each interaction
   changes what is shown). Each figure is the wall time of one `AppTest.run()`.
+The documents the bench adds are removed again at the end.
 
 Timings are noisy on a loaded machine: the load average is printed with the figures.
 """
@@ -62,17 +65,57 @@ def build(d: Path, passages: int, per_doc: int) -> None:
     print(f"index built in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
 
-def touch_store(d: Path) -> None:
-    """A write that changes the store's signature (as adding a report does) but no document."""
-    conn = sqlite3.connect(config.db_path(d), timeout=30)
-    try:
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('bench_touch', ?)", (str(time.time()),))
-        conn.commit()
-    finally:
-        conn.close()
+_added: list[str] = []
+_write_side: list[dict] = []   # per added report: seconds of each part
 
 
-def reset(d: Path, keep_disk_cache: bool) -> None:
+def add_report(d: Path) -> float:
+    """Add one synthetic tagged document as the pipeline would; the seconds the write side took."""
+    import random
+
+    from search import add_document
+
+    from dhr import facts
+    from dhr.index import SearchIndex
+    from dhr.store import Store
+
+    t = time.perf_counter()
+    with Store(config.db_path(d)) as store:
+        n = 900_000 + len(_added)
+        _added.append(add_document(store, random.Random(n), n, 100))
+        idx = SearchIndex(d)
+        try:
+            idx.update_from_store(store, progress=False)
+        finally:
+            idx.close()
+    t_summaries = time.perf_counter()
+    facts.refresh_cache(d, index_updated=True)
+    end = time.perf_counter()
+    _write_side.append({"store + index": round(t_summaries - t, 2), "summaries": round(end - t_summaries, 2)})
+    return round(end - t, 2)
+
+
+def remove_added(d: Path) -> None:
+    from dhr import facts
+    from dhr.index import SearchIndex
+    from dhr.store import Store
+
+    if not _added:
+        return
+    with Store(config.db_path(d)) as store:
+        for doc_id in _added:
+            store.delete_document(doc_id)
+        idx = SearchIndex(d)
+        try:
+            idx.update_from_store(store, progress=False)
+        finally:
+            idx.close()
+    facts.refresh_cache(d, index_updated=True)
+    _added.clear()
+
+
+def reset(d: Path, scenario: str) -> float | None:
+    """Clear every Streamlit cache and set up the scenario; the write-side seconds for "after add"."""
     import streamlit as st
 
     st.cache_data.clear()
@@ -83,9 +126,11 @@ def reset(d: Path, keep_disk_cache: bool) -> None:
         ec._warming.clear()
     except Exception:  # noqa: BLE001
         pass
-    if not keep_disk_cache:
+    if scenario == "after add":
+        return add_report(d)
+    if scenario == "no disk cache":
         shutil.rmtree(d / CACHE_DIR, ignore_errors=True)
-    touch_store(d)
+    return None
 
 
 def timed_run(at) -> float:
@@ -106,13 +151,13 @@ def first_doc(d: Path) -> tuple[str, str]:
     return ids[0], ids[-1]
 
 
-def page_runs(d: Path, page: str, keep_disk_cache: bool) -> dict:
-    """Cold run of one page, then its interactions; {step: seconds}."""
+def page_runs(d: Path, page: str, scenario: str = "after add") -> dict:
+    """The first run of one page in a scenario (then, after "after add", its interactions); {step: seconds}."""
     from streamlit.testing.v1 import AppTest
 
-    reset(d, keep_disk_cache)
+    write_side = reset(d, scenario)
     at = AppTest.from_file(str(APP), default_timeout=600)
-    out: dict[str, float] = {}
+    out: dict[str, float] = {} if write_side is None else {"add (write side)": write_side}
     if page == "add_reports":
         # before the first run AppTest finds a page by its file name; st.Page hashes its url_path
         from streamlit.util import calc_hash
@@ -122,8 +167,8 @@ def page_runs(d: Path, page: str, keep_disk_cache: bool) -> dict:
         at.switch_page(f"views/{page}.py")
     if page == "document":
         at.query_params["doc"] = first_doc(d)[0]
-    out["cold"] = timed_run(at)
-    if keep_disk_cache:
+    out[scenario] = timed_run(at)
+    if scenario != "after add":
         return out
     if page == "search":
         at.text_input(key="search-q").input("risk assessment")
@@ -140,16 +185,15 @@ def page_runs(d: Path, page: str, keep_disk_cache: bool) -> dict:
         at.session_state["themes-drill"] = {"kind": "theme_year", "theme_id": "missed_risk", "year": 2015}
         out["click-through"] = timed_run(at)
     elif page == "recommendations":
-        at.multiselect(key="recs-f-addressee").set_value(["police"])
-        out["filter"] = timed_run(at)
-        at.session_state["recs-net-drill"] = {"kind": "node", "id": "agency:police"}
-        out["network click"] = timed_run(at)
         at.session_state["recs-tab"] = "Recurring recommendations"
         out["recurring tab"] = timed_run(at)
         at.slider(key="recs-rec-threshold").set_value(0.6)
         out["similarity"] = timed_run(at)
-        at.multiselect(key="recs-f-addressee").set_value([])
-        out["recurring, all"] = timed_run(at)
+        at.multiselect(key="recs-f-addressee").set_value(["police"])
+        out["recurring, police"] = timed_run(at)
+        at.session_state["recs-tab"] = "Network"
+        at.session_state["recs-net-drill"] = {"kind": "node", "id": "agency:police"}
+        out["network click"] = timed_run(at)
     elif page == "document":
         at.selectbox(key="doc-select").set_value(first_doc(d)[1])
         out["other document"] = timed_run(at)
@@ -202,12 +246,16 @@ def main(argv=None) -> int:
 
         AppTest.from_file(str(APP), default_timeout=600).run()
         for page in [p.strip() for p in args.pages.split(",") if p.strip()]:
-            runs = page_runs(d, page, keep_disk_cache=False)
-            runs["cold+disk"] = page_runs(d, page, keep_disk_cache=True)["cold"]
+            runs = page_runs(d, page, "after add")
+            for scenario in ("restart", "no disk cache"):
+                runs[scenario] = page_runs(d, page, scenario)[scenario]
             report["pages"][page] = runs
             print(f"{page:16s} " + "  ".join(f"{k}: {v:.2f}s" for k, v in runs.items()), file=sys.stderr)
         report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        report["write_side"] = _write_side
     finally:
+        if tmp is None and config.db_path(d).exists():
+            remove_added(d)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
@@ -218,6 +266,9 @@ def main(argv=None) -> int:
               f"{report['load_average_before']} -> {report.get('load_average_after')}")
         for page, runs in report["pages"].items():
             print(f"{page:16s} " + "  ".join(f"{k}: {v:.2f}s" for k, v in runs.items()))
+        if _write_side:
+            print("adding a report, write side: " + "; ".join(
+                ", ".join(f"{k} {v:.2f}s" for k, v in w.items()) for w in _write_side))
     return 0
 
 

@@ -120,37 +120,43 @@ def passage_text(rng, rec: bool) -> str:
 
 def populate(store: Store, n_passages: int, per_doc: int, seed: int = 7) -> int:
     rng = random.Random(seed)
-    theme_w = [1 / (i + 1) ** 0.7 for i in range(len(THEMES))]
-    agency_w = [1 / (i + 1) ** 0.8 for i in range(len(AGENCIES))]
     n_docs = (n_passages + per_doc - 1) // per_doc
     made = 0
     for d in range(n_docs):
         k = min(per_doc, n_passages - made)
-        year = rng.randint(2011, 2024)
-        area = rng.choice(AREAS)
-        doc = Document(path=f"/synthetic/dhr-{d:05d}.pdf", file_name=f"dhr-{d:05d}.pdf", content_hash=f"h{d}",
-                       format="pdf", page_count=k // 4 + 1,
-                       title=f"Domestic Homicide Review {d:05d}: Adult {chr(65 + d % 26)}, {area}",
-                       year=year, area=area, doc_type=rng.choices(TYPES, [5, 3, 1, 1, 1])[0])
-        recs = set(rng.sample(range(k), max(1, k // 10)))
-        passages, tags = [], []
-        for i in range(k):
-            text = passage_text(rng, i in recs)
-            passages.append(Passage(seq=i, text=text, page=i // 4 + 1, page_end=i // 4 + 1,
-                                    section=rng.choice(["Introduction", "Chronology", "Analysis", "Conclusions",
-                                                        "Lessons learned", "Recommendations"]),
-                                    label=f"{i // 10 + 1}.{i % 10 + 1}"))
-            themes = set(rng.choices(THEMES, theme_w, k=rng.choice([0, 1, 1, 2, 2, 3])))
-            agencies = set(rng.choices(AGENCIES, agency_w, k=rng.choice([0, 1, 2, 2, 3, 4])))
-            addressees = sorted(rng.sample(sorted(agencies), min(len(agencies), 2))) if i in recs and agencies else []
-            tags.append({"themes": [{"id": t, "score": 0.8, "evidence": ""} for t in themes],
-                         "agencies": [{"id": a, "mention": a} for a in agencies],
-                         "is_recommendation": i in recs, "addressees": addressees,
-                         "recommendation_label": f"Recommendation {i}" if i in recs else ""})
-        doc_id = store.save_document(ProcessedDocument(doc, ["page"] * doc.page_count, passages), f"fp{d}")
-        store.save_tags(doc_id, [(passage_id(doc_id, i), t) for i, t in enumerate(tags)], "bench-1")
+        add_document(store, rng, d, k)
         made += k
     return n_docs
+
+
+def add_document(store: Store, rng: random.Random, d: int, k: int, tagger_version: str = "bench-1") -> str:
+    """One synthetic tagged document of k passages, numbered d; returns its doc_id."""
+    theme_w = [1 / (i + 1) ** 0.7 for i in range(len(THEMES))]
+    agency_w = [1 / (i + 1) ** 0.8 for i in range(len(AGENCIES))]
+    year = rng.randint(2011, 2024)
+    area = rng.choice(AREAS)
+    doc = Document(path=f"/synthetic/dhr-{d:05d}.pdf", file_name=f"dhr-{d:05d}.pdf", content_hash=f"h{d}",
+                   format="pdf", page_count=k // 4 + 1,
+                   title=f"Domestic Homicide Review {d:05d}: Adult {chr(65 + d % 26)}, {area}",
+                   year=year, area=area, doc_type=rng.choices(TYPES, [5, 3, 1, 1, 1])[0])
+    recs = set(rng.sample(range(k), max(1, k // 10)))
+    passages, tags = [], []
+    for i in range(k):
+        text = passage_text(rng, i in recs)
+        passages.append(Passage(seq=i, text=text, page=i // 4 + 1, page_end=i // 4 + 1,
+                                section=rng.choice(["Introduction", "Chronology", "Analysis", "Conclusions",
+                                                    "Lessons learned", "Recommendations"]),
+                                label=f"{i // 10 + 1}.{i % 10 + 1}"))
+        themes = set(rng.choices(THEMES, theme_w, k=rng.choice([0, 1, 1, 2, 2, 3])))
+        agencies = set(rng.choices(AGENCIES, agency_w, k=rng.choice([0, 1, 2, 2, 3, 4])))
+        addressees = sorted(rng.sample(sorted(agencies), min(len(agencies), 2))) if i in recs and agencies else []
+        tags.append({"themes": [{"id": t, "score": 0.8, "evidence": ""} for t in themes],
+                     "agencies": [{"id": a, "mention": a} for a in agencies],
+                     "is_recommendation": i in recs, "addressees": addressees,
+                     "recommendation_label": f"Recommendation {i}" if i in recs else ""})
+    doc_id = store.save_document(ProcessedDocument(doc, ["page"] * doc.page_count, passages), f"fp{d}")
+    store.save_tags(doc_id, [(passage_id(doc_id, i), t) for i, t in enumerate(tags)], tagger_version)
+    return doc_id
 
 
 def timed(fn, runs):

@@ -354,6 +354,21 @@ class RecurrenceFinder:
                 found_s.append(block.data[keep].astype(np.float64))
             self.pairs[agency] = (np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_s))
 
+    def restricted(self, passage_ids: Iterable[str]) -> "RecurrenceFinder":
+        """The same comparison seen through a filter: only pairs whose two recommendations are
+        both among `passage_ids` (similarities stay those of the whole collection, so a
+        filter never changes how alike two recommendations are said to be)."""
+        wanted = set(passage_ids)
+        keep = np.array([r["passage_id"] in wanted for r in self.recs], dtype=bool)
+        view = object.__new__(RecurrenceFinder)
+        view.__dict__.update(self.__dict__)
+        view.pairs = {}
+        for agency, (pi, pj, ps) in self.pairs.items():
+            both = keep[pi] & keep[pj]
+            if both.any():
+                view.pairs[agency] = (pi[both], pj[both], ps[both])
+        return view
+
     def groups(self, threshold: float = 0.4, min_documents: int = 2) -> list["RecurringGroup"]:
         """Connected groups of pairs with similarity >= threshold spanning >= min_documents documents,
         the widest spread of years and documents first."""

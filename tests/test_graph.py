@@ -118,6 +118,18 @@ def test_recurring_thresholds_and_filters(recs):
     assert graph.recurring_recommendations(recs[:1]) == []
 
 
+def test_a_filter_narrows_the_pairs_found_over_every_recommendation(recs):
+    finder = graph.RecurrenceFinder(recs, floor=0.25)
+    police = next(g for g in finder.groups(0.4) if g.agency == "police")
+    without_2014 = [pid for pid in (r["passage_id"] for r in recs) if pid != "dhr-carol-2014:00003"]
+    narrowed = [g for g in finder.restricted(without_2014).groups(0.4) if g.agency == "police"]
+    assert [g.passage_ids for g in narrowed] == [[p for p in police.passage_ids if p != "dhr-carol-2014:00003"]]
+    # similarities stay those of the whole collection; the unfiltered finder is untouched
+    assert finder.restricted([r["passage_id"] for r in recs]).groups(0.4) == finder.groups(0.4)
+    assert finder.restricted(["dhr-adam-2012:00003"]).groups(0.25) == []
+    assert any(g.agency == "police" for g in finder.groups(0.4))
+
+
 def test_recurring_ignores_duplicates_within_one_review():
     text = "The police should complete a DASH risk assessment at every incident."
     same_doc = [

@@ -204,18 +204,14 @@ if tab_network.open:
 
 
 # ---- recurring recommendations ----------------------------------------------------
-@st.cache_resource(show_spinner="Comparing recommendations…", max_entries=8)
-def recurrence_finder(directory: str, sig: str, key: str, _recs: pd.DataFrame) -> graph.RecurrenceFinder:
-    """TF-IDF and the similar pairs (down to the slider's lowest value), once per selection
-    (over every recommendation it was computed when the store was written: see `recurring`)."""
-    return graph.RecurrenceFinder(facts_cache.recommendation_records(_recs), floor=MIN_SIMILARITY)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Comparing recommendations…", max_entries=64)
 def recurring(directory: str, sig: str, key: str, threshold: float, min_docs: int, everything: bool,
               _recs: pd.DataFrame):
-    finder = (ec.all_recommendations_finder(directory, sig) if everything
-              else recurrence_finder(directory, sig, key, _recs))
+    """Groups among the selected recommendations. Every pair of similar recommendations was
+    found when the store was written (dhr.facts); a filter only narrows those pairs."""
+    finder = ec.all_recommendations_finder(directory, sig)
+    if not everything:
+        finder = finder.restricted(_recs["passage_id"])
     return [g.as_dict() for g in finder.groups(threshold, min_docs)]
 
 
