@@ -284,6 +284,11 @@ def test_recurring_recommendations_tab(app):
     at.slider(key="recs-rec-threshold").set_value(0.9)
     run(at)
     assert at.info and "No recommendation recurs" in at.info[0].value
+    at.slider(key="recs-rec-threshold").set_value(0.4)
+    at.multiselect(key="recs-f-addressee").set_value(["police"])
+    run(at)
+    assert "**1** recurring group across 1 agency." in texts(at)
+    assert [e.label.split(":")[0] for e in at.expander] == ["Police"]
 
 
 # ---- Document ----------------------------------------------------------------------
