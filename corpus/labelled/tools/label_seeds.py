@@ -6,7 +6,8 @@ Usage:
   python label_seeds.py verify              # validate seeds.jsonl and print counts
 
 Labels are human decisions stored in the DECISIONS dict below, keyed by block
-number. No text from the source documents is stored; passages are referenced
+number: the FIRST reading. After `merge`, run `python second_reading.py apply` to put the
+adjudicated labels back (see ../review/ and second_reading.py). No text from the source documents is stored; passages are referenced
 by character span + sha1.
 """
 import hashlib, json, re, sys, collections
