@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import sqlite3
 import threading
 from pathlib import Path
@@ -313,8 +312,8 @@ def _replace_cached(directory, kind: str, suffix: str, marker: str, write) -> No
     missing parquet engine) only means no disk cache."""
     folder = cache_dir(directory)
     try:
-        for old in folder.glob(f"{kind}-*{suffix}"):
-            if old.name != f"{kind}-{marker}{suffix}":
+        for old in folder.glob(f"{kind}-*"):  # any older version or format, not another writer's .tmp
+            if old.name != f"{kind}-{marker}{suffix}" and not old.name.endswith(".tmp"):
                 old.unlink(missing_ok=True)
         _write_atomic(folder / f"{kind}-{marker}{suffix}", write)
     except Exception:  # noqa: BLE001 - the data is still returned; only the disk copy is missing
@@ -357,19 +356,15 @@ def _recommendations(directory, conn, marker: str):
 def _recurrence(directory, conn, marker: str):
     from .graph import RecurrenceFinder
 
-    path = cache_dir(directory) / f"recurrence-{marker}.pickle"
+    path = cache_dir(directory) / f"recurrence-{marker}.npz"
     if path.exists():
         try:
-            with open(path, "rb") as fh:
-                found = pickle.load(fh)  # our own file, written below; never a user's upload
-            if isinstance(found, RecurrenceFinder):
-                return found
+            return RecurrenceFinder.load(path)
         except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
             pass
     finder = RecurrenceFinder(recommendation_records(_recommendations(directory, conn, marker)),
                               floor=MIN_SIMILARITY)
-    _replace_cached(directory, "recurrence", ".pickle", marker,
-                    lambda fh: pickle.dump(finder, fh, protocol=pickle.HIGHEST_PROTOCOL))
+    _replace_cached(directory, "recurrence", ".npz", marker, finder.save)
     return finder
 
 

@@ -19,6 +19,7 @@ Nothing here reads the store or the network; both functions take plain dicts.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import defaultdict
@@ -328,7 +329,7 @@ class RecurrenceFinder:
             return
         self._vectors, self._vocab = X, vec.get_feature_names_out()
         # keep what grouping reads, not the texts: the finder is cached on disk by the explorer
-        self.recs = [{k: r.get(k) for k in ("passage_id", "doc_id", "year", "addressees")} for r in self.recs]
+        self.recs = [{k: r.get(k) for k in self._KEPT} for r in self.recs]
         wanted = set(agencies or ())
         by_agency: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(self.recs):
@@ -353,6 +354,40 @@ class RecurrenceFinder:
                 found_j.append(j[keep])
                 found_s.append(block.data[keep].astype(np.float64))
             self.pairs[agency] = (np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_s))
+
+    _KEPT = ("passage_id", "doc_id", "year", "addressees")
+
+    def save(self, fh) -> None:
+        """Write the comparison as plain arrays (numpy's npz, no pickle): the explorer keeps it
+        on disk, and loading a data directory must never run code from it."""
+        agencies = sorted(self.pairs)
+        arrays = {
+            "meta": np.array(json.dumps({"floor": self.floor, "agencies": agencies,
+                                         "recs": [{k: r.get(k) for k in self._KEPT} for r in self.recs]})),
+            "vocab": np.array("\n".join(map(str, self._vocab))),  # terms are letters and spaces only
+        }
+        X = self._vectors
+        if X is not None:
+            arrays.update(X_data=X.data, X_indices=X.indices, X_indptr=X.indptr, X_shape=np.array(X.shape))
+        for n, agency in enumerate(agencies):
+            arrays[f"pairs{n}_i"], arrays[f"pairs{n}_j"], arrays[f"pairs{n}_s"] = self.pairs[agency]
+        np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "RecurrenceFinder":
+        from scipy.sparse import csr_matrix
+
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            finder = object.__new__(cls)
+            finder.floor, finder.recs = meta["floor"], meta["recs"]
+            vocab = str(z["vocab"])
+            finder._vocab = np.array(vocab.split("\n") if vocab else [], dtype=object)
+            finder._vectors = (csr_matrix((z["X_data"], z["X_indices"], z["X_indptr"]), shape=tuple(z["X_shape"]))
+                               if "X_data" in z.files else None)
+            finder.pairs = {a: (z[f"pairs{n}_i"], z[f"pairs{n}_j"], z[f"pairs{n}_s"])
+                            for n, a in enumerate(meta["agencies"])}
+        return finder
 
     def restricted(self, passage_ids: Iterable[str]) -> "RecurrenceFinder":
         """The same comparison seen through a filter: only pairs whose two recommendations are

@@ -44,7 +44,7 @@ def test_refresh_writes_one_file_of_each_kind_and_a_second_refresh_only_reads_th
     build_store(data_dir).close()
     marker = facts.refresh_cache(data_dir)
     assert cache_files(data_dir) == [f"facts-{marker}.npz", f"recommendations-{marker}.parquet",
-                                     f"recurrence-{marker}.pickle"]
+                                     f"recurrence-{marker}.npz"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in facts.cache_dir(data_dir).iterdir()}
 
     assert facts.refresh_cache(data_dir) == marker
