@@ -5,7 +5,7 @@ between the two readers, and adjudication of every point where they differ.
         write the passages (id and text only, no labels) for second readers
     python corpus/labelled/tools/second_reading.py import-readings FILE...
         keep the second readings in review/second_reading.jsonl (ids and labels, never text);
-        the first time, the current labels are kept as review/first_reading.jsonl
+        passages not yet in review/first_reading.jsonl enter it with their current labels
     python corpus/labelled/tools/second_reading.py disputes OUT_DIR [--batches 5]
         write, blind (who said what is not shown), every passage where the readers differ
         and what is in question, for an adjudicator
@@ -76,7 +76,9 @@ def write_batches(out: Path, items: list[dict], n: int, stem: str) -> None:
 
 
 def cmd_blind(args) -> None:
-    items = [{"id": e.id, "text": e.text} | ({"cells": e.cells} if e.cells else {}) for e in examples()]
+    done = set(by_id(SECOND)) if SECOND.exists() else set()  # read twice already
+    items = [{"id": e.id, "text": e.text} | ({"cells": e.cells} if e.cells else {})
+             for e in examples() if e.id not in done]
     write_batches(Path(args.out), ordered(items, "r2"), args.batches, "batch")
 
 
@@ -84,9 +86,10 @@ def cmd_import_readings(args) -> None:
     from dhr.tag import load_agencies, load_codebook
 
     themes, agencies = set(load_codebook().theme_ids), set(load_agencies().agencies)
-    if not FIRST.exists():
-        write_jsonl(FIRST, [labels(vars(e)) for e in examples()])
-    wanted = by_id(FIRST)
+    # the first reading: kept from earlier rounds; passages added since then enter with their current labels
+    first = by_id(FIRST) if FIRST.exists() else {}
+    first.update({e.id: labels(vars(e)) for e in examples() if e.id not in first})
+    wanted = first
     second: dict[str, dict] = {}
     for f in args.files:
         for r in read_jsonl(Path(f)):
@@ -95,9 +98,12 @@ def cmd_import_readings(args) -> None:
                 if unknown:
                     raise SystemExit(f"{f}: {r['id']}: unknown ids {sorted(unknown)}")
                 second[r["id"]] = labels(r) | ({"note": r["note"]} if r.get("note") else {})
+    if SECOND.exists():  # readings from earlier rounds stay
+        second = {r["id"]: r for r in read_jsonl(SECOND)} | second
     missing = set(wanted) - set(second)
     if missing:
         raise SystemExit(f"{len(missing)} passages have no second reading, e.g. {sorted(missing)[:5]}")
+    write_jsonl(FIRST, first.values())
     write_jsonl(SECOND, [second[i] for i in wanted])
     print(f"{len(second)} second readings -> {SECOND.relative_to(LABELLED)}")
 
@@ -133,8 +139,11 @@ def cmd_disputes(args) -> None:
 def cmd_import_decisions(args) -> None:
     first, second = by_id(FIRST), by_id(SECOND)
     decided: dict[str, dict] = {}
-    for f in args.files:
+    for f in args.files:  # new decisions first: they win over earlier rounds' (added below)
         for r in read_jsonl(Path(f)):
+            decided.setdefault(r["id"], r)
+    if DECISIONS.exists():
+        for r in read_jsonl(DECISIONS):
             decided.setdefault(r["id"], r)
     records = []
     for pid in first:
