@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import html
-import os
 import re
 import threading
 from pathlib import Path
@@ -159,11 +158,11 @@ _warming: set[str] = set()
 
 def warm_up() -> None:
     """Load the passage facts in the background (once per store version), so that the first
-    visit to Themes or Export does not wait for them. (Not the search index's view: loading it
-    is pure Python and would hold up, not speed up, the page the user is on.) The cache's per-key lock makes a page
-    that asks meanwhile wait for this load rather than start a second one."""
+    visit to Themes or Export does not wait for them: read from DATA_DIR/explorer-cache, or
+    built there when a program other than dhr changed the store. (Not the search index's view:
+    loading it is pure Python and would hold up, not speed up, the page the user is on.) A page
+    that asks meanwhile waits for this load (dhr.facts builds each file once at a time)."""
     import logging
-    import threading
 
     ctx_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
     if not any(getattr(f, "dhr_warm_up", False) for f in ctx_log.filters):
