@@ -82,9 +82,8 @@ def ingest(paths, data_dir, prune, ocr, workers, quiet) -> None:
     cannot be read are reported at the end and never stop the batch. Exits 1 when any
     file failed.
     """
-    from .ingest import ingest_paths
-
     from .facts import refresh_cache
+    from .ingest import ingest_paths
 
     directory = config.data_dir(data_dir)
     summary = ingest_paths(paths, data_dir=directory, prune=prune, ocr=ocr, workers=workers, progress=not quiet)
@@ -241,9 +240,8 @@ def tag_cmd(file, jsonl, codebook, retag_all, use_store, data_dir, quiet) -> Non
 
     tagger = load_tagger(codebook=codebook)
     if retag_all or use_store:
-        from .store import Store
-
         from .facts import refresh_cache
+        from .store import Store
 
         directory = config.data_dir(data_dir)
         with Store(config.db_path(directory)) as store:

@@ -5,7 +5,7 @@ import shutil
 
 from click.testing import CliRunner
 
-from dhr import config
+from dhr import config, facts
 from dhr.cli import cli
 from dhr.index import SearchIndex
 from dhr.store import Store
@@ -42,6 +42,15 @@ def test_build_ingests_tags_and_indexes_the_demo_corpus_and_a_rerun_does_nothing
         assert index.stats()["passages"] == len(passages)
     finally:
         index.close()
+
+    # the explorer's summaries were built for this content, and the index is known to match it
+    marker = facts.current_marker(data_dir)
+    assert (facts.cache_dir(data_dir) / f"facts-{marker}.npz").is_file()
+    assert facts.index_in_step(data_dir)
+    retag = runner.invoke(cli, ["tag", "--all", "--data-dir", str(data_dir), "-q"])
+    assert retag.exit_code == 0, retag.output
+    assert facts.current_marker(data_dir) != marker, "re-tagging (to the same tags) is a new content version"
+    assert (facts.cache_dir(data_dir) / f"facts-{facts.current_marker(data_dir)}.npz").is_file()
 
     again = runner.invoke(cli, ["build", str(reports), "--data-dir", str(data_dir), "-q"])
     assert again.exit_code == 0, again.output
