@@ -32,6 +32,7 @@ import streamlit as st
 from dhr import config
 from dhr import facts as facts_cache
 from dhr.store import Store
+from dhr.tag import load_agencies, load_codebook
 
 APP_DIR = Path(__file__).resolve().parent
 PAGE_FILES = {
@@ -43,29 +44,6 @@ PAGE_FILES = {
     "add": "views/add_reports.py",
 }
 
-# The codebook's 19 theme ids (shared/spec/themes.md), in codebook order: the fallback when
-# the package's codebook file cannot be read, and the order that fixes each theme's colour.
-SPEC_THEMES = [
-    ("missed_risk", "Missed or misjudged risk"),
-    ("information_sharing", "Lack of information sharing"),
-    ("multi_agency_working", "Multi-agency working and coordination"),
-    ("training_awareness", "Training and awareness"),
-    ("record_keeping", "Records, systems and data"),
-    ("professional_curiosity", "Professional curiosity and enquiry"),
-    ("coercive_control", "Coercive control, stalking and harassment"),
-    ("mental_health", "Mental health"),
-    ("substance_misuse", "Substance misuse"),
-    ("children_safeguarding", "Children and child safeguarding"),
-    ("adult_safeguarding", "Adults at risk and adult safeguarding"),
-    ("housing", "Housing and homelessness"),
-    ("resources_capacity", "Resources, capacity and funding"),
-    ("referral_pathways", "Referrals and pathways"),
-    ("victim_voice", "Victim and family voice"),
-    ("perpetrator_management", "Perpetrator management"),
-    ("governance_leadership", "Governance, leadership and learning"),
-    ("equality_diversity", "Equality and diversity"),
-    ("criminal_justice", "Criminal and civil justice response"),
-]
 # 20 distinct colours (colour-blind-aware ordering: neighbours in the codebook differ in hue).
 PALETTE = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -112,20 +90,16 @@ def clear_caches() -> None:
     get_index.clear()
 
 
-FRAME_COLUMNS = facts_cache.FRAME_COLUMNS
-Facts = facts_cache.Facts
-
-
 # The derived data lives in dhr.facts (files in DATA_DIR/explorer-cache/, refreshed by the
 # jobs that write the store); here it is held in memory once per store signature.
 
 @st.cache_resource(show_spinner="Loading passage facts…", max_entries=2)
-def get_facts(directory: str, sig: str) -> Facts:
+def get_facts(directory: str, sig: str) -> facts_cache.Facts:
     """The Facts of this version of the store (read-only)."""
     return facts_cache.cached(directory, "facts")
 
 
-def facts() -> Facts:
+def facts() -> facts_cache.Facts:
     d = data_dir()
     return get_facts(d, signature(d))
 
@@ -230,44 +204,16 @@ def index():
 
 # ---- names and colours ---------------------------------------------------------------
 
-def _read_yaml(name: str):
-    import yaml
-
-    path = Path(config.__file__).resolve().parent / "data" / name
-    if not path.exists():
-        return None
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except Exception:
-        return None
-
-
-def _entries(data, key: str) -> list[dict]:
-    if isinstance(data, dict):
-        data = data.get(key, data)
-    if isinstance(data, dict):  # {id: {name: ...}}
-        return [{"id": k, **(v if isinstance(v, dict) else {"name": v})} for k, v in data.items()]
-    return [e for e in (data or []) if isinstance(e, dict) and e.get("id")]
-
-
 @functools.lru_cache(maxsize=1)
 def codebook() -> list[dict]:
-    """Themes in codebook order: [{id, name, definition}]."""
-    entries = _entries(_read_yaml("codebook.yaml"), "themes")
-    known = {e["id"]: e for e in entries}
-    out = []
-    for tid, name in SPEC_THEMES:
-        e = known.pop(tid, {})
-        out.append({"id": tid, "name": e.get("name") or name, "definition": e.get("definition") or ""})
-    for tid, e in known.items():
-        out.append({"id": tid, "name": e.get("name") or tid, "definition": e.get("definition") or ""})
-    return out
+    """Themes in codebook order (dhr/data/codebook.yaml, the tagger's): [{id, name, definition}]."""
+    return [{"id": tid, "name": t["name"], "definition": t["definition"]} for tid, t in load_codebook().themes.items()]
 
 
 @functools.lru_cache(maxsize=1)
 def agency_list() -> list[dict]:
-    entries = _entries(_read_yaml("agencies.yaml"), "agencies")
-    return [{"id": e["id"], "name": e.get("name") or e["id"]} for e in entries]
+    """Agencies in the alias file's order: [{id, name}]."""
+    return [{"id": aid, "name": a["name"]} for aid, a in load_agencies().agencies.items()]
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from dhr.config import write_atomic
 from dhr.extract import SUPPORTED
 
 TYPES = sorted({ext.lstrip(".") for ext in SUPPORTED})
@@ -51,10 +52,7 @@ def save(upload_dir: Path, name: str, data: bytes) -> Path:
             return target
         target = upload_dir / f"{first.stem}-{n}{first.suffix}"
         n += 1
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    return target
+    return write_atomic(target, data)
 
 
 @dataclass

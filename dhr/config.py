@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 DEFAULT_DATA_DIR = "dhr-data"
 ENV_VAR = "DHR_DATA_DIR"
@@ -24,8 +25,10 @@ def index_path(directory: Path) -> Path:
     return directory / "index"
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write a file so that readers see the old content or the new, never half of it."""
+def write_atomic(path: str | os.PathLike, data: bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write a file so that readers see the old content or the new, never half of it. `data`
+    is the bytes, or a function that writes them to the open file (np.savez, joblib.dump, ...).
+    The temporary file is hidden (".NAME.*.tmp") beside the target."""
     import tempfile
 
     target = Path(path)
@@ -33,7 +36,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
+from .config import write_atomic
 from .store import Store, content_version
 
 CACHE_DIR = "explorer-cache"
@@ -76,15 +76,7 @@ def _vocabulary_orders() -> tuple[list[str], list[str]]:
     """Theme ids in codebook order and agency ids in alias-file order (columns of the matrices)."""
     from .tag import load_agencies, load_codebook
 
-    try:
-        themes = load_codebook().theme_ids
-    except Exception:  # noqa: BLE001 - an unreadable codebook: the themes found in the store, sorted
-        themes = []
-    try:
-        agencies = list(load_agencies().agencies)
-    except Exception:  # noqa: BLE001
-        agencies = []
-    return themes, agencies
+    return load_codebook().theme_ids, list(load_agencies().agencies)
 
 
 class Facts:
@@ -174,9 +166,6 @@ class Facts:
         return cls(pid=pid, doc=doc, rec=rec, T=T, A=A, R=R, doc_year=doc_year, doc_area=doc_area,
                    doc_type=doc_type, doc_ids=doc_ids, areas=areas, types=types, themes=themes,
                    agencies=agencies, marker=marker)
-
-    def save(self, path: Path) -> None:
-        _write_atomic(path, self.write)
 
     def write(self, fh) -> None:
         arrays = {k: getattr(self, k) for k in self.ARRAYS}
@@ -296,26 +285,15 @@ def recommendation_records(df) -> list[dict]:
 
 # ---- the cache files ---------------------------------------------------------------------
 
-def _write_atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _replace_cached(directory, kind: str, suffix: str, marker: str, write) -> None:
     """Write this marker's file and remove older versions; a read-only data directory (or a
     missing parquet engine) only means no disk cache."""
     folder = cache_dir(directory)
     try:
-        for old in folder.glob(f"{kind}-*"):  # any older version or format, not another writer's .tmp
-            if old.name != f"{kind}-{marker}{suffix}" and not old.name.endswith(".tmp"):
+        for old in folder.glob(f"{kind}-*"):  # any older version or format (writers' temporary files are hidden)
+            if old.name != f"{kind}-{marker}{suffix}":
                 old.unlink(missing_ok=True)
-        _write_atomic(folder / f"{kind}-{marker}{suffix}", write)
+        write_atomic(folder / f"{kind}-{marker}{suffix}", write)
     except Exception:  # noqa: BLE001 - the data is still returned; only the disk copy is missing
         pass
 
@@ -390,9 +368,10 @@ def refresh_cache(directory=None, index_updated: bool = False) -> str:
     directory = config.data_dir(directory)
     for kind in _BUILDERS:
         cached(directory, kind)
+    marker = current_marker(directory)
     if index_updated:
-        record_index_in_step(directory)
-    return current_marker(directory)
+        record_index_in_step(directory, marker)
+    return marker
 
 
 def current_marker(directory) -> str:
@@ -426,10 +405,10 @@ def index_in_step(directory) -> bool:
     return seen.get("marker") == current_marker(directory) and seen.get("generation") == _index_generation(directory)
 
 
-def record_index_in_step(directory) -> None:
-    record = {"marker": current_marker(directory), "generation": _index_generation(directory)}
+def record_index_in_step(directory, marker: str | None = None) -> None:
+    record = {"marker": marker or current_marker(directory), "generation": _index_generation(directory)}
     try:
-        _write_atomic(_index_record(directory), lambda fh: fh.write(json.dumps(record).encode("utf-8")))
+        write_atomic(_index_record(directory), json.dumps(record).encode("utf-8"))
     except OSError:
         pass
 

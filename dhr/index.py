@@ -68,6 +68,7 @@ from whoosh.index import LockError
 from whoosh.util.filelock import FileLock
 
 from . import config
+from .config import write_atomic
 
 __all__ = ["SearchIndex", "SearchResult", "Hit", "QueryError", "IndexBusyError", "FILTER_KEYS", "FACET_KEYS"]
 
@@ -662,19 +663,9 @@ def _cache_key(reader, generation: str) -> dict:
 
 def _write_view_cache(path, key: dict, live: np.ndarray, data: dict) -> None:
     """Write the binary copy atomically (temporary file, fsync, rename)."""
-    path = Path(path)
     arrays = {k: v for k, v in data.items() if k != "strings"}
     blob = json.dumps({"key": key, "strings": data["strings"]}, separators=(",", ":")).encode("utf-8")
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, _json=np.frombuffer(blob, dtype=np.uint8), live=live, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomic(path, lambda f: np.savez(f, _json=np.frombuffer(blob, dtype=np.uint8), live=live, **arrays))
 
 
 def _read_view_cache(path, key: dict, live: np.ndarray) -> dict | None:
@@ -1339,9 +1330,7 @@ class SearchIndex:
             return None
 
     def _write_current(self, generation: str) -> None:
-        tmp = self.root / f"CURRENT.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"generation": generation, "version": INDEX_VERSION}), encoding="utf-8")
-        os.replace(tmp, self._current_path())
+        write_atomic(self._current_path(), json.dumps({"generation": generation, "version": INDEX_VERSION}).encode())
 
     def _lockfile(self, wait: float = 0.0):
         """Acquire the writer lock or raise IndexBusyError."""

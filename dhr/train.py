@@ -14,7 +14,6 @@ cross-validate the whole tagger on the train split.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -246,11 +245,7 @@ def train(codebook=None, models_dir=None, labelled_dir=None, cfg: dict | None = 
     analyses = tagger.analyse_docs([example_item(e) for e in train_set])
     model, cv = fit(tagger, analyses, train_set, cfg)
 
-    models_dir.mkdir(parents=True, exist_ok=True)
-    path = models_dir / MODEL_FILE
-    tmp = path.with_suffix(".tmp")
-    joblib.dump(model, tmp, compress=3)
-    os.replace(tmp, path)
+    path = write_atomic(models_dir / MODEL_FILE, lambda fh: joblib.dump(model, fh, compress=3))
     summary = {
         "model": str(path),
         "size_bytes": path.stat().st_size,

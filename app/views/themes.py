@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import explorer_common as ec
+from dhr.facts import Facts
 
 ec.setup_page("Themes", "How often each theme recurs across reports, years and areas. "
               "Click a bar or a cell to read the passages behind it.")
@@ -33,7 +34,7 @@ if not sub.any():
     st.stop()
 
 
-def _group_counts(F: ec.Facts, sub: np.ndarray, key: np.ndarray, labels: list) -> pd.DataFrame:
+def _group_counts(F: Facts, sub: np.ndarray, key: np.ndarray, labels: list) -> pd.DataFrame:
     """theme x group (year or area code in `key`, -1 = none) counts over the passages in `sub`:
     documents with the theme, passages with it, and each group's totals. (A document sits in
     one year and one area, so its group is that of any of its passages.)"""
@@ -59,7 +60,7 @@ def _group_counts(F: ec.Facts, sub: np.ndarray, key: np.ndarray, labels: list) -
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def aggregates(directory: str, sig: str, filters_repr: str, _F: ec.Facts, _sub: np.ndarray) -> dict[str, pd.DataFrame]:
+def aggregates(directory: str, sig: str, filters_repr: str, _F: Facts, _sub: np.ndarray) -> dict[str, pd.DataFrame]:
     """Counts and shares per theme x year, theme x area, and theme pairs (cached per filters),
     computed on the passage facts: no text is read."""
     F, sub = _F, _sub
