@@ -260,6 +260,10 @@ class Analysis:
         out = self.text[s:e].strip()
         return out if len(out) <= limit else out[: limit - 1].rstrip() + "\u2026"
 
+    def sentences(self) -> list[str]:
+        """Every sentence whole (the passage itself when it has no sentence boundaries)."""
+        return [self.text[s:e] for s, e in self.sent_chars] or [self.text]
+
 
 def _filter_spans(spans) -> list:
     """Longest match wins; on a tie a mapped agency beats an unmapped organisation; sorted by start."""
@@ -655,10 +659,11 @@ class Tagger:
             best = max(counts, key=lambda k: (counts[k], -k))
             return a.sentence_text(best)
         terms = (self.model or {}).get("evidence_terms", {}).get(tid)
+        stemmed = bool((self.model or {}).get("config", {}).get("stem"))
         if terms and len(a.sents) > 1:
             best, best_n = 0, -1
             for si, (s, e) in enumerate(a.sents):
-                n = sum(1 for w in a.words[s:e] if w in terms)
+                n = sum(1 for w in a.words[s:e] if (snowball(w) if stemmed else w) in terms)
                 if n > best_n:
                     best, best_n = si, n
             return a.sentence_text(best)
@@ -686,16 +691,23 @@ class Tagger:
             R = self.rule_features(analyses) * model.get("rule_scale", 1.0)
             tp, rp = self.lite.scores(texts, R, "joint")
             stack = part["mode"] == "stack"
+            B = self.lite.best_sentence(analyses) if "sentence" in model else None
 
-            def combine(p_joint, st, cols):
+            def combine(p_joint, st, cols, best=None):
                 if not stack or st is None:
                     return p_joint
-                coef, icpt = st  # logistic regression over (joint log-odds, the label's own rule features)
-                return _sigmoid(_logit(p_joint) * coef[0] + R[:, cols] @ coef[1:] + icpt)
+                # logistic regression over (joint log-odds[, best sentence's log-odds], the label's own rule features)
+                coef, icpt = st
+                z = _logit(p_joint) * coef[0] + icpt
+                if best is not None:
+                    z += best * coef[1]
+                    coef = coef[1:]
+                return _sigmoid(z + R[:, cols] @ coef[1:])
 
             for j, tid in enumerate(self.theme_ids):
                 if tid in col:
-                    theme_scores[:, j] = combine(tp[:, col[tid]], part["stack"].get(tid), part["columns"][tid])
+                    theme_scores[:, j] = combine(tp[:, col[tid]], part["stack"].get(tid), part["columns"][tid],
+                                                 B[:, col[tid]] if B is not None else None)
             rec_scores = combine(rp, part["rec_stack"], part["rec_columns"])
         else:
             tp, rp = self.lite.scores(texts, None, "text")
@@ -788,6 +800,49 @@ class Tagger:
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
+@functools.lru_cache(maxsize=100_000)
+def _strip_accents(tok: str) -> str:
+    import unicodedata
+
+    nk = unicodedata.normalize("NFKD", tok)
+    return "".join(c for c in nk if not unicodedata.combining(c))
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=200_000)
+def snowball(word: str) -> str:
+    """The Snowball (Porter 2) stem of a lower-case word: "assessed", "assessment" -> "assess"."""
+    return _stemmer().stemWord(word)
+
+
+def _prepare(text: str) -> str:
+    """Lower case, accents removed: scikit-learn's preprocessing with strip_accents="unicode"."""
+    text = text.lower()
+    if not text.isascii():
+        text = _strip_accents(text) if len(text) < 200 else "".join(_strip_accents(w) for w in re.split(r"(\s+)", text))
+    return text
+
+
+def words(text: str, stemmed: bool = False) -> list[str]:
+    """The classifier's tokens: lower case, accents removed, words of two or more characters,
+    stemmed when the model was trained on stems (so that the 809 training passages teach
+    "assessed", "assessing" and "assessment" as one word)."""
+    toks = _TOKEN.findall(_prepare(text))
+    return [snowball(t) for t in toks] if stemmed else toks
+
+
+def word_terms(text: str, stemmed: bool = False) -> list[str]:
+    """Unigrams and bigrams of `words` (the classifier's features; scikit-learn's analyser in training)."""
+    toks = words(text, stemmed)
+    return toks + [a + " " + b for a, b in zip(toks, toks[1:])]
+
+
 class LiteModel:
     """TF-IDF (word 1-2grams, char_wb 3-5grams) + logistic regression in plain numpy: what scikit-learn
     computes, without importing it."""
@@ -800,15 +855,8 @@ class LiteModel:
         self.cidf = model.get("char_idf")
         self.n_word = len(self.vocab)
         self.n_text = self.n_word + len(self.cvocab)
+        self.stemmed = bool(model.get("config", {}).get("stem"))
         self._gram_cache: dict[str, tuple] = {}
-
-    @staticmethod
-    @functools.lru_cache(maxsize=100_000)
-    def _strip(tok: str) -> str:
-        import unicodedata
-
-        nk = unicodedata.normalize("NFKD", tok)
-        return "".join(c for c in nk if not unicodedata.combining(c))
 
     @staticmethod
     def _norm(counts: dict, idf, offset: int = 0):
@@ -821,15 +869,8 @@ class LiteModel:
         val /= np.sqrt((val * val).sum())
         return idx + offset, val
 
-    def _prep(self, text: str) -> str:
-        text = text.lower()
-        if not text.isascii():
-            text = self._strip(text) if len(text) < 200 else "".join(self._strip(w) for w in re.split(r"(\s+)", text))
-        return text
-
     def _vector(self, text: str):
-        text = self._prep(text)
-        toks = _TOKEN.findall(text)
+        toks = words(text, self.stemmed)
         counts: dict[int, int] = {}
         vocab = self.vocab
         for i, t in enumerate(toks):
@@ -866,13 +907,30 @@ class LiteModel:
         return got
 
     def _char_vector(self, text: str):
-        text = self._prep(text)
+        text = _prepare(text)
         counts: dict[int, int] = {}
         grams = self._word_grams
         for w in text.split():
             for j in grams(w):
                 counts[j] = counts.get(j, 0) + 1
         return self._norm(counts, self.cidf, self.n_word)
+
+    def best_sentence(self, analyses) -> "np.ndarray":
+        """Per passage and theme, the highest log-odds any one of its sentences gets from the sentence
+        model: a theme is often carried by one sentence that the passage's other words dilute."""
+        import numpy as np
+
+        p = self.m["sentence"]
+        W, b = p["W"], p["b"]
+        out = np.zeros((len(analyses), W.shape[1]))
+        for r, a in enumerate(analyses):
+            best = None
+            for sent in a.sentences():
+                idx, val = self._vector(sent)
+                z = b + (val @ W[idx] if len(idx) else 0.0)
+                best = z if best is None else np.maximum(best, z)
+            out[r] = best
+        return out
 
     def scores(self, texts: list[str], R, part: str = "text"):
         """(theme probabilities [n, len(ids)], recommendation probabilities [n]) of the "text" model

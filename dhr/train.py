@@ -13,6 +13,7 @@ cross-validate the whole tagger on the train split.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ DEFAULTS = {
     "C": 4.0,            # TF-IDF logistic regressions
     "stack_C": 1.0,      # stacked (classifier log-odds + rule counts) logistic regressions
     "min_df": 2,
+    "stem": True,        # Snowball stems for the word n-grams: +0.02-0.03 classifier-alone micro-F1 in train CV
     "k": 5,              # folds for out-of-fold scores and thresholds
     "shrink": 30.0,      # thresholds from few positives are shrunk toward 0.5
     "combine": "stack",  # "stack": a small LR over (joint log-odds, own rule features); "joint": the joint LR alone
@@ -33,7 +35,8 @@ DEFAULTS = {
     "char_max_features": 30000,
     "rule_weight": 0.3,  # scale of the rule features inside the joint model
     "C_rec": 4.0,
-    "rec_joint": False,  # recommendations: stack the text model with the cues rather than one joint model
+    "rec_joint": False,
+    "sentence": True,    # themes: the best sentence's log-odds from a sentence-level model as a stack feature  # recommendations: stack the text model with the cues rather than one joint model
 }
 
 
@@ -116,13 +119,15 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from .tag import word_terms
+
     cfg = {**DEFAULTS, **(cfg or {})}
     C, SC, k = cfg["C"], cfg["stack_C"], cfg["k"]
     theme_ids = tagger.theme_ids
     R = tagger.rule_features(analyses) * RULE_SCALE
     texts = [a.text for a in analyses]
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=cfg["min_df"], max_df=0.9, sublinear_tf=True,
-                          strip_accents="unicode", max_features=40000, dtype=np.float32)
+    vec = TfidfVectorizer(analyzer=functools.partial(word_terms, stemmed=bool(cfg["stem"])), min_df=cfg["min_df"],
+                          max_df=0.9, sublinear_tf=True, max_features=40000, dtype=np.float32)
     blocks = [vec.fit_transform(texts)]
     cvec = None
     if cfg["char"]:
@@ -141,8 +146,26 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
     def lr_oof(X, y, s):
         return _oof(lambda tr, va: _fit_lr(X[tr], y[tr], C).predict_proba(X[va])[:, 1], y, k, s)
 
+    # sentence level: every sentence inherits its passage's labels; a passage's feature is its best sentence
+    sentences = [a.sentences() for a in analyses]
+    owner = np.repeat(np.arange(len(texts)), [len(x) for x in sentences])
+    Xs = vec.transform([t for x in sentences for t in x]).tocsr() if cfg["sentence"] else None
+
+    def best_of(z, rows):
+        """Each passage's highest sentence score, given the scores z of the sentences of `rows` in order."""
+        pos = {r: i for i, r in enumerate(rows)}
+        out = np.full(len(rows), -np.inf)
+        np.maximum.at(out, [pos[o] for o in owner[np.isin(owner, rows)]], z)
+        return out
+
+    def sentence_oof(y, s):
+        def fit_predict(tr, va):
+            m = _fit_lr(Xs[np.isin(owner, tr)], y[owner[np.isin(owner, tr)]], C)
+            return best_of(m.decision_function(Xs[np.isin(owner, va)]), va)
+        return _oof(fit_predict, y, k, s)
+
     cv: dict = {"classifier": {}, "combined": {}}
-    text_models, joint_models, stack_models, thr_text, thr_comb = {}, {}, {}, {}, {}
+    text_models, joint_models, stack_models, thr_text, thr_comb, sent_models = {}, {}, {}, {}, {}, {}
     for tid in theme_ids + ["_rec"]:
         y = Y[tid]
         if tid != "_rec" and y.sum() < MIN_POSITIVES:
@@ -160,7 +183,12 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
             joint_models[tid] = _fit_lr(Xj, y, cw)
             oof_j = lr_oof(Xj, y, seed)
         if cfg["combine"] == "stack":
-            S = np.hstack([_logit(oof_j)[:, None], R[:, cols[tid]]])
+            feats = [_logit(oof_j)[:, None]]
+            if Xs is not None:
+                sent_models[tid] = _fit_lr(Xs, y[owner], C)
+                if tid != "_rec":
+                    feats.append(sentence_oof(y, seed + 2)[:, None])
+            S = np.hstack(feats + [R[:, cols[tid]]])
             stack_models[tid] = _fit_lr(S, y, SC)
             oof_s = _oof(lambda tr, va, y=y, S=S: _fit_lr(S[tr], y[tr], SC).predict_proba(S[va])[:, 1], y, k, seed + 1)
         else:
@@ -212,6 +240,7 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
                           if "_rec" in stack_models else None),
         },
         "evidence_terms": terms,
+        **({"sentence": pack(sent_models, Xt.shape[1] - (len(cvec.vocabulary_) if cvec else 0))} if Xs is not None else {}),
         "trained_on": {"passages": len(examples), "by_source": _count(e.source for e in examples)},
         "trained_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -226,6 +255,11 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
     ref = text_models[ids[0]].predict_proba(Xt[check])[:, 1]
     got = lm.scores([texts[i] for i in check], None, "text")[0][:, 0]
     assert np.allclose(ref, got, atol=1e-4), float(np.abs(ref - got).max())
+    if Xs is not None:
+        rows = np.isin(owner, check)
+        ref = best_of(sent_models[ids[0]].decision_function(Xs[rows]), check)
+        got = lm.best_sentence([analyses[i] for i in check])[:, 0]
+        assert np.allclose(ref, got, atol=1e-3), float(np.abs(ref - got).max())
     return lite, cv
 
 

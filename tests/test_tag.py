@@ -266,3 +266,31 @@ def test_other_codebook(tmp_path):
     res = t.tag("The teapot was on the stove.")
     assert [x["id"] for x in res["themes"]] == ["teapots"]
     assert t.version != load_tagger().version
+
+
+def test_classifier_reads_word_forms_as_one_word():
+    from dhr.tag import word_terms, words
+
+    # 809 training passages cannot teach "assessed", "assessing" and "assessment" separately
+    assert words("Risk was not assessed; assessing, assessments.", stemmed=True) == \
+        ["risk", "was", "not", "assess", "assess", "assess"]
+    assert words("Café NAÏVE", stemmed=False) == ["cafe", "naive"]  # accents go, as in scikit-learn's strip_accents
+    assert word_terms("no risk assessment", stemmed=True) == ["no", "risk", "assess", "no risk", "risk assess"]
+
+
+def test_best_sentence_is_the_best_single_sentence(tagger):
+    # the sentence model scores each sentence on its own: a passage's feature is its best sentence's score,
+    # so a theme carried by one sentence is not diluted by the rest of the passage
+    import numpy as np
+
+    sentences = ["Mr B moved to the area in 2015 and worked as a driver.",
+                 "He controlled her money, checked her phone and stopped her seeing friends.",
+                 "The couple had two children, who attended the local primary school."]
+    whole = tagger.analyse_docs([{"text": " ".join(sentences)}])
+    alone = tagger.analyse_docs([{"text": s} for s in sentences])
+    assert len(whole[0].sentences()) == 3
+    best = tagger.lite.best_sentence(whole)[0]
+    each = tagger.lite.best_sentence(alone)
+    assert np.allclose(best, each.max(axis=0))
+    coercive = tagger.lite.m["sentence"]["ids"].index("coercive_control")
+    assert each[:, coercive].argmax() == 1

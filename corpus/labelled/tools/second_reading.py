@@ -128,8 +128,11 @@ def disputes(first: dict, second: dict) -> dict:
 
 def cmd_disputes(args) -> None:
     first, second = by_id(FIRST), by_id(SECOND)
+    decided = set(by_id(DECISIONS)) if DECISIONS.exists() else set()  # decided in an earlier round
     items = []
     for e in examples():
+        if e.id in decided:
+            continue
         d = disputes(first[e.id], second[e.id])
         if d:
             items.append({"id": e.id, "text": e.text} | ({"cells": e.cells} if e.cells else {}) | d)
