@@ -93,6 +93,7 @@ def summary(reports) -> dict:
         "addressee_f1": avg(lambda r: r["addressee_micro"]["f1"]),
         "addressee_on_true_recs": avg(lambda r: r["addressee_micro_on_true_recommendations"]["f1"]),
         "seed_theme_micro_f1": avg(lambda r: r["theme_micro"]["f1"], "seed"),
+        "seed_rec_f1": avg(lambda r: r["recommendation"]["f1"], "seed"),
         "written_theme_micro_f1": avg(lambda r: r["theme_micro"]["f1"], "written"),
     }
     themes = reports[0]["all"]["themes"]

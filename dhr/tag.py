@@ -185,6 +185,7 @@ LABEL_RE = re.compile(
 ALL_AGENCIES = re.compile(r"^\s*(?:all|each|every)\b", _I)
 LEAD_COLUMN = re.compile(r"lead|agency|agencies|responsib|owner|by whom|who|organisation|partner", _I)
 ACTION_COLUMN = re.compile(r"recommend|action|task|what", _I)
+REPORTS_TO = re.compile(r"reports? to|accountable to|oversight", _I)  # "Owner reports to: CSP" is not the lead
 
 MODALS = {"should", "must", "shall", "will", "need", "needs", "ought"}
 ASK_VERBS = {"asked", "requested", "invited", "encouraged", "urged", "required", "expected", "tasked"}
@@ -198,6 +199,7 @@ introduce lobby""".split()}
 ACTION_VERBS |= {w + "s" for w in ACTION_VERBS}
 EXCLUDING_PREPS = {"with", "from", "between", "about", "against", "than", "within", "via", "among", "amongst",
                    "through", "by", "to", "of", "for", "including"}
+JOINT = {"together", "jointly", "conjunction"}
 NOT_JOINT = {"consultation", "consulting", "support", "advice", "help", "assistance", "input"}
 ASKING_WORDS = {"for", "on", "upon", "ask", "asks", "urge", "urges", "invite", "invites", "encourage", "encourages",
                 "request", "requests", "require", "requires", "recommend", "recommends"}
@@ -498,9 +500,13 @@ class Tagger:
     # ---- addressees ---------------------------------------------------------------------------
 
     def _cell_addressees(self, a: Analysis) -> list[str] | None:
+        """The agencies of an action-plan row's lead cell: the column headed Lead/Agency/Owner..., or in a
+        row without headers ("3 | Audit notes | Northvale Police | March 2024 | Green") the first cell
+        after the first that is little more than agency names. None when the row has no such cell."""
         if not a.cells:
-            return None
-        lead_cols = [k for k in a.cells if k and LEAD_COLUMN.search(k) and not ACTION_COLUMN.search(k)]
+            return self._unheaded_lead(a)
+        lead_cols = [k for k in a.cells if k and LEAD_COLUMN.search(k) and not ACTION_COLUMN.search(k)
+                     and not REPORTS_TO.search(k)]
         if not lead_cols:
             return None
         out: list[str] = []
@@ -513,6 +519,23 @@ class Tagger:
                 if aid and aid not in out:
                     out.append(aid)
         return out
+
+    def _unheaded_lead(self, a: Analysis) -> list[str] | None:
+        parts = [p.strip() for p in a.text.split("|")]
+        if len(parts) < 3:
+            return None
+        for part in parts[1:]:
+            if not part or len(part.split()) > 12:
+                continue
+            spans = self._agency_spans(self.nlp.make_doc(part))
+            named = sum(len(m) for _aid, m in spans)
+            rest = len(re.sub(r"[\W_]+|\b(?:and|the|of|with|lead)\b", "", part, flags=re.I))
+            # a short cell that names an agency ("Brackenmoor ICB", "Northmoor Police - Head of PPU"), or
+            # a longer one that is mostly agency names ("Wrexby Police / Castlebridge Adult Social Care")
+            if spans and (len(part.split()) <= 6 or named >= 0.5 * max(rest, 1)):
+                ids = [aid for aid, _m in spans if aid]
+                return list(dict.fromkeys(ids)) or None
+        return None
 
     def _agency_spans(self, doc) -> list[tuple[str | None, str]]:
         from spacy.tokens import Span
@@ -593,9 +616,11 @@ class Tagger:
                                 break
                             if w in (",", "and", "&", ";", "or", "that", ":"):
                                 break
-                        if any(w in EXCLUDING_PREPS for w in near) and (
-                            "with" not in near or any(w in NOT_JOINT for w in before)
-                        ):
+                        # "X, with Y, to ensure", "X, working with Y, ...": Y supports, X acts; but
+                        # "X together with Y" / "jointly with Y" ask both
+                        joint = "with" in near and any(w in JOINT for w in before) and \
+                            not any(w in NOT_JOINT for w in before)
+                        if any(w in EXCLUDING_PREPS for w in near) and not joint:
                             continue
                         # "Northshire County Council Children's Services", "the Council's Housing Needs service":
                         # the department is the addressee, not the council
@@ -628,7 +653,11 @@ class Tagger:
     def addressees(self, a: Analysis) -> list[str]:
         cell = self._cell_addressees(a)
         if cell:
-            return cell
+            # "GP practices to record ... | Lead: Northvale ICB": the row's own subject acts too
+            bar = a.words.index("|") if "|" in a.words else 0
+            in_first_cell = {ag[0] for ag in a.agencies if ag[2] < bar}
+            subject = [x for x in self._subject_addressees(a) if x in in_first_cell] if in_first_cell else []
+            return list(dict.fromkeys(cell + subject))
         if cell is not None and self._all_agencies(a):
             return []  # "Lead agency: All agencies": no one in particular
         return self._subject_addressees(a)

@@ -36,6 +36,7 @@ DEFAULTS = {
     "rule_weight": 0.3,  # scale of the rule features inside the joint model
     "C_rec": 4.0,
     "rec_joint": False,
+    "seed_weight": 1.0,  # sample weight of passages from real reports (the seed documents)
     "sentence": True,    # themes: the best sentence's log-odds from a sentence-level model as a stack feature  # recommendations: stack the text model with the cues rather than one joint model
 }
 
@@ -55,11 +56,11 @@ class _Padded:
         return self.m.predict_proba(X[:, : self.m.coef_.shape[1]])
 
 
-def _fit_lr(X, y, C=4.0):
+def _fit_lr(X, y, C=4.0, w=None):
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=2000)
-    clf.fit(X, y)
+    clf.fit(X, y, sample_weight=w)
     return clf
 
 
@@ -138,13 +139,15 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
     Xj = sp.hstack(blocks + [sp.csr_matrix(R * cfg["rule_weight"])]).tocsr()
     Y = {tid: np.array([int(tid in e.themes) for e in examples]) for tid in theme_ids}
     Y["_rec"] = np.array([int(e.is_recommendation) for e in examples])
+    # passages of real published reports count more: they are what the tagger is for, and few
+    wt = np.array([cfg["seed_weight"] if e.source == "seed" else 1.0 for e in examples])
     n_t = len(theme_ids)
     rec_cols = list(range(3 * n_t, R.shape[1]))
     cols = {tid: [3 * j, 3 * j + 1, 3 * j + 2] for j, tid in enumerate(theme_ids)}
     cols["_rec"] = rec_cols
 
     def lr_oof(X, y, s):
-        return _oof(lambda tr, va: _fit_lr(X[tr], y[tr], C).predict_proba(X[va])[:, 1], y, k, s)
+        return _oof(lambda tr, va: _fit_lr(X[tr], y[tr], C, wt[tr]).predict_proba(X[va])[:, 1], y, k, s)
 
     # sentence level: every sentence inherits its passage's labels; a passage's feature is its best sentence
     sentences = [a.sentences() for a in analyses]
@@ -160,7 +163,8 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
 
     def sentence_oof(y, s):
         def fit_predict(tr, va):
-            m = _fit_lr(Xs[np.isin(owner, tr)], y[owner[np.isin(owner, tr)]], C)
+            rows = owner[np.isin(owner, tr)]
+            m = _fit_lr(Xs[np.isin(owner, tr)], y[rows], C, wt[rows])
             return best_of(m.decision_function(Xs[np.isin(owner, va)]), va)
         return _oof(fit_predict, y, k, s)
 
@@ -171,7 +175,7 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
         if tid != "_rec" and y.sum() < MIN_POSITIVES:
             continue
         cw = cfg["C_rec"] if tid == "_rec" else C
-        text_models[tid] = _fit_lr(Xt, y, cw)
+        text_models[tid] = _fit_lr(Xt, y, cw, wt)
         oof_t = lr_oof(Xt, y, seed)
         thr_text[tid], f = _best_threshold(oof_t, y, cfg["shrink"])
         cv["classifier"][tid] = {"threshold": thr_text[tid], "cv_f1": f}
@@ -180,17 +184,18 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
             joint_models[tid] = _Padded(text_models[tid], Xj.shape[1])
             oof_j = oof_t
         else:
-            joint_models[tid] = _fit_lr(Xj, y, cw)
+            joint_models[tid] = _fit_lr(Xj, y, cw, wt)
             oof_j = lr_oof(Xj, y, seed)
         if cfg["combine"] == "stack":
             feats = [_logit(oof_j)[:, None]]
             if Xs is not None:
-                sent_models[tid] = _fit_lr(Xs, y[owner], C)
+                sent_models[tid] = _fit_lr(Xs, y[owner], C, wt[owner])
                 if tid != "_rec":
                     feats.append(sentence_oof(y, seed + 2)[:, None])
             S = np.hstack(feats + [R[:, cols[tid]]])
-            stack_models[tid] = _fit_lr(S, y, SC)
-            oof_s = _oof(lambda tr, va, y=y, S=S: _fit_lr(S[tr], y[tr], SC).predict_proba(S[va])[:, 1], y, k, seed + 1)
+            stack_models[tid] = _fit_lr(S, y, SC, wt)
+            oof_s = _oof(lambda tr, va, y=y, S=S: _fit_lr(S[tr], y[tr], SC, wt[tr]).predict_proba(S[va])[:, 1],
+                         y, k, seed + 1)
         else:
             oof_s = oof_j
         thr_comb[tid], f = _best_threshold(oof_s, y, cfg["shrink"])

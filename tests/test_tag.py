@@ -215,6 +215,28 @@ def test_pipe_flattened_table_row(tagger):
     assert res["addressees"] == ["nhs_acute"]
 
 
+def test_action_plan_row_without_headers_finds_its_lead_cell(tagger):
+    # real action plans are often flattened with their header row far away: "No | Action | Lead | Date | RAG"
+    res = tagger.tag("11 | Flag restraining orders on the victim's address within 24 hours | Westmoor Police | "
+                     "Court results team to create a warning marker; six-month audit | 31/10/2024 | Green")
+    assert res["is_recommendation"]
+    assert res["addressees"] == ["police"]
+    # the row's own subject acts as well as the lead cell; an agency inside the action text does not
+    res = tagger.tag("Rec 2 - GP practices to ensure interpreters are booked for patients | Westmoor ICB | "
+                     "Bulletin to practices; audit with the police and the hospital | 31/12/2024 | Amber")
+    assert set(res["addressees"]) == {"gp_primary_care", "health_commissioners"}
+
+
+def test_supporting_agency_is_not_an_addressee(tagger):
+    res = tagger.tag("Recommendation 9: Westmoor Police, with HM Courts and Tribunals Service, to ensure that "
+                     "non-molestation orders are recorded on police systems promptly after service.")
+    assert res["addressees"] == ["police"]
+    res = tagger.tag("That Westmoor County Council, working with housing providers, develops a sanctuary scheme.")
+    assert res["addressees"] == ["local_authority"]
+    res = tagger.tag("That the police, together with the CPS, review how evidence-led prosecutions are built.")
+    assert set(res["addressees"]) == {"police", "cps"}
+
+
 def test_recommendation_across_page_break_is_one_item(tmp_path, tagger):
     ingest = pytest.importorskip("dhr.ingest")
     src = tmp_path / "report.txt"
