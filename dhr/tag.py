@@ -267,6 +267,21 @@ class Analysis:
         return [self.text[s:e] for s, e in self.sent_chars] or [self.text]
 
 
+def _required_words(pattern: list[dict]) -> set[str] | None:
+    """Lower-case words one of which any match of a token pattern must contain (None: no such words);
+    from the last token that needs a literal word, usually the head noun ("police", "trust")."""
+    for tok in reversed(pattern):
+        if tok.get("OP") in ("?", "*", "!"):
+            continue
+        for key in ("LOWER", "ORTH", "TEXT"):
+            v = tok.get(key)
+            if isinstance(v, str):
+                return {v.lower()}
+            if isinstance(v, dict) and "IN" in v:
+                return {str(x).lower() for x in v["IN"]}
+    return None
+
+
 def _filter_spans(spans) -> list:
     """Longest match wins; on a tie a mapped agency beats an unmapped organisation; sorted by start."""
     out, taken = [], set()
@@ -341,6 +356,9 @@ class Tagger:
         self.agency_pm = PhraseMatcher(nlp.vocab, attr="NORM")
         self.agency_acr = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.agency_m = Matcher(nlp.vocab)
+        # words at least one of which every local-name pattern needs ("police", "council", "trust", ...):
+        # the token Matcher, the slowest step of tagging, only reads sentences that have one
+        self._agency_anchors: set[str] | None = set()
         groups = dict(self.agency_file.agencies)
         groups["__unmapped__"] = {
             "aliases": [str(x) for x in (self.agency_file.unmapped.get("aliases") or [])],
@@ -361,6 +379,12 @@ class Tagger:
                             tok.setdefault("IS_STOP", False)
                     pats.append(p)
                 self.agency_m.add(aid, pats)
+                for p in pats:
+                    anchors = _required_words(p)
+                    if anchors is None:
+                        self._agency_anchors = None
+                    elif self._agency_anchors is not None:
+                        self._agency_anchors |= anchors
 
         # trained models
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
@@ -398,8 +422,22 @@ class Tagger:
             out.append(self._analyse(doc, text, item))
         return out
 
+    def _local_name_spans(self, doc, words: list[str], sents: list[tuple[int, int]]) -> list:
+        """Token-pattern agency matches ("<Place> Police"), sentence by sentence where a sentence has an anchor word."""
+        from spacy.tokens import Span
+
+        anchors = self._agency_anchors
+        if anchors is None:
+            return [Span(doc, s, e, label=mid) for mid, s, e in self.agency_m(doc)]
+        out = []
+        for s0, s1 in sents:
+            if any(w in anchors for w in words[s0:s1]):
+                for mid, s, e in self.agency_m(doc[s0:s1]):
+                    out.append(Span(doc, s0 + s, s0 + e, label=mid))
+        return out
+
     def _analyse(self, doc, text: str, item: dict) -> Analysis:
-        from spacy.util import filter_spans
+        from spacy.tokens import Span
 
         sents, sent_chars = [], []
         tok_sent = [0] * len(doc)
@@ -420,12 +458,15 @@ class Tagger:
                 si = tok_sent[s]
                 hits.setdefault(strings[mid], []).append((si, si in negated_sents, doc[s:e].text))
 
+        words = [t.lower_ for t in doc]
         spans = []
         if len(doc):
-            for matcher in (self.agency_pm, self.agency_acr, self.agency_m):
+            for matcher in (self.agency_pm, self.agency_acr):
                 if len(matcher):
                     for mid, s, e in matcher(doc):
-                        spans.append(doc[s:e].__class__(doc, s, e, label=mid))
+                        spans.append(Span(doc, s, e, label=mid))
+            if len(self.agency_m):
+                spans += self._local_name_spans(doc, words, sents)
         agencies = []
         for sp in _filter_spans(spans):
             aid = sp.label_
@@ -441,7 +482,7 @@ class Tagger:
                 kind = "table_row"
         return Analysis(
             text=text, sents=sents, sent_chars=sent_chars, theme_hits=hits, agencies=agencies, rec_cues=cues,
-            words=[t.lower_ for t in doc], cells=cells, section=item.get("section") or "",
+            words=words, cells=cells, section=item.get("section") or "",
             kind=kind, label=item.get("label") or "",
         )
 

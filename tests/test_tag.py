@@ -316,3 +316,23 @@ def test_best_sentence_is_the_best_single_sentence(tagger):
     assert np.allclose(best, each.max(axis=0))
     coercive = tagger.lite.m["sentence"]["ids"].index("coercive_control")
     assert each[:, coercive].argmax() == 1
+
+
+def test_local_names_are_found_sentence_by_sentence_as_in_the_whole_passage(tagger):
+    # the token Matcher only reads sentences holding a word its patterns need ("police", "trust", ...);
+    # what it finds must be what reading the whole passage finds
+    texts = ["Ms A moved to Westmoor in 2019. Westmoor and Eastvale Constabulary attended twice. "
+             "Northshire and Westmoor Partnership NHS Foundation Trust saw Mr B, and Eastvale Homes was told.",
+             "The Safer Westmoor Partnership met. Nobody from Westmoor County Council or Eastvale CCG came.",
+             "There is no local name here at all."]
+    anchors = tagger._agency_anchors
+    assert anchors and {"police", "trust", "council"} <= anchors
+    by_sentence = [a.agencies for a in tagger.analyse_docs([{"text": t} for t in texts])]
+    tagger._agency_anchors = None
+    try:
+        whole = [a.agencies for a in tagger.analyse_docs([{"text": t} for t in texts])]
+    finally:
+        tagger._agency_anchors = anchors
+    assert by_sentence == whole
+    assert {"police", "mental_health_services", "housing"} <= {x[0] for x in by_sentence[0]}
+    assert {"csp", "local_authority", "health_commissioners"} <= {x[0] for x in by_sentence[1]}
