@@ -580,7 +580,6 @@ class Tagger:
 
     def _agency_spans(self, doc) -> list[tuple[str | None, str]]:
         from spacy.tokens import Span
-        from spacy.util import filter_spans
 
         spans = []
         for matcher in (self.agency_pm, self.agency_acr, self.agency_m):
@@ -940,17 +939,12 @@ class LiteModel:
         return idx + offset, val
 
     def _vector(self, text: str):
-        toks = words(text, self.stemmed)
         counts: dict[int, int] = {}
-        vocab = self.vocab
-        for i, t in enumerate(toks):
-            j = vocab.get(t)
+        get = self.vocab.get
+        for t in word_terms(text, self.stemmed):  # the very terms scikit-learn counted in training
+            j = get(t)
             if j is not None:
                 counts[j] = counts.get(j, 0) + 1
-            if i:
-                j = vocab.get(toks[i - 1] + " " + t)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
         return self._norm(counts, self.idf)
 
     def _word_grams(self, w: str) -> tuple:

@@ -188,10 +188,9 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
             oof_j = lr_oof(Xj, y, seed)
         if cfg["combine"] == "stack":
             feats = [_logit(oof_j)[:, None]]
-            if Xs is not None:
+            if Xs is not None and tid != "_rec":
                 sent_models[tid] = _fit_lr(Xs, y[owner], C, wt[owner])
-                if tid != "_rec":
-                    feats.append(sentence_oof(y, seed + 2)[:, None])
+                feats.append(sentence_oof(y, seed + 2)[:, None])
             S = np.hstack(feats + [R[:, cols[tid]]])
             stack_models[tid] = _fit_lr(S, y, SC, wt)
             oof_s = _oof(lambda tr, va, y=y, S=S: _fit_lr(S[tr], y[tr], SC, wt[tr]).predict_proba(S[va])[:, 1],
@@ -207,8 +206,9 @@ def fit(tagger, analyses, examples, cfg: dict | None = None, seed: int = 0) -> t
         W = np.zeros((n_feat, len(ids) + 1), dtype=np.float32)
         b = np.zeros(len(ids) + 1, dtype=np.float64)
         for j, tid in enumerate(ids + ["_rec"]):
-            W[:, j] = models[tid].coef_[0]
-            b[j] = models[tid].intercept_[0]
+            if tid in models:  # the sentence level has no recommendation model: its column stays zero
+                W[:, j] = models[tid].coef_[0]
+                b[j] = models[tid].intercept_[0]
         return {"ids": ids, "W": W, "b": b}
 
     # words that carry each theme, for evidence when no codebook phrase matched

@@ -341,12 +341,19 @@ def test_incremental_add_change_retag_delete(tmp_path):
     store.close()
 
 
-def _indexed_alpha_then_stored_beta_gamma(tmp_path):
-    """A store of three documents whose index holds only the first: the next write has work to do."""
+def _indexed(tmp_path, *names):
+    """A store holding the named documents of DOCS and an index brought up to date with it."""
     store = Store(config.db_path(tmp_path))
-    _save(store, "alpha", DOCS["alpha"])
+    for name in names:
+        _save(store, name, DOCS[name])
     idx = SearchIndex(tmp_path)
     idx.update_from_store(store)
+    return store, idx
+
+
+def _indexed_alpha_then_stored_beta_gamma(tmp_path):
+    """A store of three documents whose index holds only the first: the next write has work to do."""
+    store, idx = _indexed(tmp_path, "alpha")
     _save(store, "beta", DOCS["beta"])
     _save(store, "gamma", DOCS["gamma"])
     return store, idx
@@ -608,11 +615,7 @@ def test_posting_block_parser_matches_pickle():
 
 
 def test_multiprocess_rebuild_gives_same_answers(tmp_path):
-    store = Store(config.db_path(tmp_path))
-    for name, spec in DOCS.items():
-        _save(store, name, spec)
-    idx = SearchIndex(tmp_path)
-    idx.update_from_store(store)
+    store, idx = _indexed(tmp_path, *DOCS)
     before = {q: [(h.passage_id, h.score) for h in idx.search(q, page_size=50).hits]
               for q in ("strangulation OR GP", '"risk assessment"', "police theme:missed_risk")}
     s = idx.rebuild(store, procs=2)
@@ -706,10 +709,7 @@ def _answers(idx):
 
 def _index_with_deletions(tmp_path):
     """Several segments and deleted passages: beta added, then changed, gamma added, alpha re-tagged."""
-    store = Store(config.db_path(tmp_path))
-    _save(store, "alpha", DOCS["alpha"])
-    idx = SearchIndex(tmp_path)
-    idx.update_from_store(store)
+    store, idx = _indexed(tmp_path, "alpha")
     _save(store, "beta", DOCS["beta"])
     idx.update_from_store(store)
     title, year, area, dtype, passages = DOCS["beta"]
@@ -782,10 +782,7 @@ def test_stale_or_corrupt_cache_is_ignored(tmp_path):
 
     import dhr.index as dindex
 
-    store = Store(config.db_path(tmp_path))
-    _save(store, "alpha", DOCS["alpha"])
-    idx = SearchIndex(tmp_path)
-    idx.update_from_store(store)
+    store, idx = _indexed(tmp_path, "alpha")
     gen = idx._read_current()["generation"]
     cache = idx.root / gen / dindex.VIEW_CACHE
     old = tmp_path / "old-view.npz"
